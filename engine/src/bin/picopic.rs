@@ -1,0 +1,297 @@
+//! `picopic`: optimize image files and folders with the picopic engine.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use picopic_engine::{Format, Level, Metadata, Options, detect, optimize};
+use rayon::prelude::*;
+use serde_json::json;
+
+/// Losslessly shrink PNG, APNG, JPEG and WebP images; GIF and AVIF are checked and kept.
+///
+/// Without --out-dir nothing is written: the run only reports.
+#[derive(Debug, Parser)]
+#[command(name = "picopic", version)]
+struct Cli {
+    /// Files or folders; folders are recursed and their image files (by content) processed.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write each result under DIR with the same relative path.
+    #[arg(short, long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Print one JSON object per input on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Encoder effort per image, in seconds: small images get the expensive search.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    budget: f64,
+    /// Hard cap per image, in seconds.
+    #[arg(long, value_name = "SECS")]
+    deadline: Option<f64>,
+    /// Which metadata to keep.
+    #[arg(long, value_enum, default_value_t = MetadataArg::Essential)]
+    metadata: MetadataArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MetadataArg {
+    /// ICC profile and EXIF orientation.
+    Essential,
+    /// Everything.
+    All,
+    /// Nothing.
+    None,
+}
+
+/// One input file and where its result goes, relative to the output folder.
+#[derive(Debug)]
+struct Job {
+    path: PathBuf,
+    relative: PathBuf,
+}
+
+/// What happened to one input.
+#[derive(Debug)]
+struct Report {
+    path: PathBuf,
+    status: &'static str,
+    format_in: Option<Format>,
+    format_out: Option<Format>,
+    bytes_in: u64,
+    bytes_out: u64,
+    millis: u128,
+    error: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = match options(&cli) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("picopic: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let jobs = match collect(&cli.inputs) {
+        Ok(jobs) => jobs,
+        Err(message) => {
+            eprintln!("picopic: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = progress(jobs.len());
+    let reports: Vec<Report> = jobs
+        .par_iter()
+        .map(|job| {
+            let report = run(job, &options, cli.out_dir.as_deref());
+            if cli.json {
+                println!("{}", to_json(&report));
+            }
+            bar.inc(1);
+            report
+        })
+        .collect();
+    bar.finish_and_clear();
+    if !std::io::stderr().is_terminal() {
+        summary(&reports);
+    }
+    if reports.iter().any(|r| r.error.is_some()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn options(cli: &Cli) -> Result<Options, String> {
+    let seconds = |name: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| format!("--{name} must be a number of seconds"))
+    };
+    let metadata = match cli.metadata {
+        MetadataArg::Essential => Metadata::Essential,
+        MetadataArg::All => Metadata::All,
+        MetadataArg::None => Metadata::None,
+    };
+    let mut options = Options::default()
+        .with_metadata(metadata)
+        .with_time_budget(seconds("budget", cli.budget)?);
+    if let Some(deadline) = cli.deadline {
+        options = options.with_deadline(seconds("deadline", deadline)?);
+    }
+    Ok(options)
+}
+
+/// Expands folders. Named files are always taken; files found in folders only when their
+/// first bytes are an image signature.
+fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
+    let mut jobs = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            for entry in walkdir::WalkDir::new(input).sort_by_file_name() {
+                let entry = entry.map_err(|e| e.to_string())?;
+                if entry.file_type().is_file() && looks_like_image(entry.path()) {
+                    let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
+                    jobs.push(Job {
+                        path: entry.path().to_path_buf(),
+                        relative: relative.to_path_buf(),
+                    });
+                }
+            }
+        } else if input.exists() {
+            let name = input
+                .file_name()
+                .map_or_else(|| input.clone(), PathBuf::from);
+            jobs.push(Job {
+                path: input.clone(),
+                relative: name,
+            });
+        } else {
+            return Err(format!("{}: no such file or folder", input.display()));
+        }
+    }
+    Ok(jobs)
+}
+
+fn looks_like_image(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let read = fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    read.is_ok_and(|n| detect(&head[..n]).is_ok())
+}
+
+fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
+    let start = Instant::now();
+    let mut report = Report {
+        path: job.path.clone(),
+        status: "error",
+        format_in: None,
+        format_out: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        millis: 0,
+        error: None,
+    };
+    let outcome = fs::read(&job.path)
+        .map_err(|e| format!("cannot read: {e}"))
+        .and_then(|input| {
+            report.bytes_in = input.len() as u64;
+            optimize(&input, options).map_err(|e| e.to_string())
+        })
+        .and_then(|result| {
+            if let Some(dir) = out_dir {
+                write_atomically(&dir.join(&job.relative), &result.data)?;
+            }
+            Ok(result)
+        });
+    report.millis = start.elapsed().as_millis();
+    match outcome {
+        Ok(result) => {
+            for note in result.notes.iter().filter(|n| n.level >= Level::Warn) {
+                eprintln!("{}: {}", job.path.display(), note.message);
+            }
+            report.status = if result.changed {
+                "optimized"
+            } else {
+                "unchanged"
+            };
+            report.format_in = Some(result.format_in);
+            report.format_out = Some(result.format_out);
+            report.bytes_out = result.data.len() as u64;
+        }
+        Err(message) => report.error = Some(message),
+    }
+    report
+}
+
+/// Writes beside the target and renames, so a failure leaves no partial file.
+fn write_atomically(target: &Path, data: &[u8]) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", target.display());
+    let dir = target.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(fail)?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.picopic-tmp"));
+    let written = fs::File::create(&temp)
+        .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&temp, target));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+fn to_json(report: &Report) -> serde_json::Value {
+    let mut value = json!({
+        "path": report.path.display().to_string(),
+        "status": report.status,
+        "format_in": report.format_in.map(Format::name),
+        "format_out": report.format_out.map(Format::name),
+        "bytes_in": report.bytes_in,
+        "bytes_out": report.bytes_out,
+        "millis": report.millis,
+    });
+    if let Some(error) = &report.error {
+        value["error"] = json!(error);
+    }
+    value
+}
+
+fn progress(len: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn summary(reports: &[Report]) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "{:<10} {:>11} {:>11} {:>7} {:>8}  path",
+        "status", "bytes in", "bytes out", "saved", "ms"
+    );
+    for r in reports {
+        let saved = if r.bytes_in == 0 {
+            0.0
+        } else {
+            100.0 * (1.0 - r.bytes_out as f64 / r.bytes_in as f64)
+        };
+        let _ = writeln!(
+            err,
+            "{:<10} {:>11} {:>11} {:>6.2}% {:>8}  {}{}",
+            r.status,
+            r.bytes_in,
+            r.bytes_out,
+            if r.error.is_some() { 0.0 } else { saved },
+            r.millis,
+            r.path.display(),
+            r.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    let ok: Vec<&Report> = reports.iter().filter(|r| r.error.is_none()).collect();
+    let (bytes_in, bytes_out) = ok
+        .iter()
+        .fold((0, 0), |(a, b), r| (a + r.bytes_in, b + r.bytes_out));
+    let _ = writeln!(
+        err,
+        "{} files, {} failed; {bytes_in} -> {bytes_out} bytes ({} saved)",
+        reports.len(),
+        reports.len() - ok.len(),
+        bytes_in - bytes_out
+    );
+}

@@ -1,0 +1,318 @@
+//! PNG and APNG: oxipng with effort chosen per image, frames decoded with the `png` crate.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use oxipng::{Deflater, StripChunks, ZopfliOptions, indexset};
+
+use super::Attempt;
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::guard::{Frame, Samples};
+use crate::limits::{Header, Limits};
+use crate::metadata::{essential_exif, exif_orientation};
+use crate::options::{Metadata, Options};
+use crate::pipeline::{Deadline, zeroed};
+
+fn malformed(reason: impl std::fmt::Display) -> Error {
+    Error::decode(Format::Png, reason)
+}
+
+/// One chunk: its type and data (CRC not checked here; the decoder checks it).
+struct Chunk<'a> {
+    kind: [u8; 4],
+    data: &'a [u8],
+}
+
+/// Walks the chunks after the signature up to and including `IEND`.
+fn chunks(bytes: &[u8]) -> impl Iterator<Item = Result<Chunk<'_>>> {
+    let mut pos = Some(8usize);
+    std::iter::from_fn(move || {
+        let at = pos?;
+        let result = (|| {
+            let head = bytes
+                .get(at..at + 8)
+                .ok_or_else(|| malformed("truncated: no IEND chunk"))?;
+            let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            if len > i32::MAX as u32 {
+                return Err(malformed(format!("chunk length {len} is over 2^31-1")));
+            }
+            let kind = [head[4], head[5], head[6], head[7]];
+            let end = at + 12 + len as usize;
+            let data = bytes
+                .get(at + 8..end - 4)
+                .filter(|_| end <= bytes.len())
+                .ok_or_else(|| malformed("truncated: a chunk runs past the end"))?;
+            Ok((Chunk { kind, data }, end))
+        })();
+        match result {
+            Ok((chunk, end)) => {
+                pos = (&chunk.kind != b"IEND").then_some(end);
+                Some(Ok(chunk))
+            }
+            Err(e) => {
+                pos = None;
+                Some(Err(e))
+            }
+        }
+    })
+}
+
+fn be32(data: &[u8], at: usize) -> Result<u32> {
+    data.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| malformed("chunk too short"))
+}
+
+/// Size of a zlib stream once inflated, stopping with a limit error past `max`.
+fn inflated_len(stream: &[u8], max: u64) -> Result<u64> {
+    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stream, cap) {
+        Ok(data) => Ok(data.len() as u64),
+        Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => Ok(max + 1),
+        // A broken ancillary stream is ignored by decoders; count its compressed size.
+        Err(_) => Ok(stream.len() as u64),
+    }
+}
+
+/// Bytes of compressed text or profile data after a keyword and its terminator.
+fn after_keyword(data: &[u8], skip: usize) -> &[u8] {
+    let start = data
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(data.len(), |p| p + 1 + skip);
+    data.get(start..).unwrap_or_default()
+}
+
+pub(super) fn probe(bytes: &[u8], limits: &Limits) -> Result<Header> {
+    let mut header: Option<Header> = None;
+    let mut declared_frames = 0u64;
+    let mut metadata = 0u64;
+    for chunk in chunks(bytes) {
+        let chunk = chunk?;
+        let room = limits.max_metadata_bytes.saturating_sub(metadata);
+        match &chunk.kind {
+            b"IHDR" => {
+                let (width, height) = (be32(chunk.data, 0)?, be32(chunk.data, 4)?);
+                if width == 0 || height == 0 {
+                    return Err(malformed(format!("zero-sized image {width}x{height}")));
+                }
+                header = Some(Header::still(width, height));
+            }
+            b"acTL" => declared_frames = be32(chunk.data, 0)?.into(),
+            b"fcTL" => {
+                let header = header
+                    .as_mut()
+                    .ok_or_else(|| malformed("fcTL before IHDR"))?;
+                let (width, height) = (be32(chunk.data, 4)?, be32(chunk.data, 8)?);
+                header.add_frame(width, height);
+            }
+            b"iCCP" | b"zTXt" => metadata += inflated_len(after_keyword(chunk.data, 1), room)?,
+            b"iTXt"
+                if chunk
+                    .data
+                    .iter()
+                    .position(|&b| b == 0)
+                    .and_then(|p| chunk.data.get(p + 1))
+                    == Some(&1) =>
+            {
+                let rest = after_keyword(chunk.data, 2);
+                let rest = after_keyword(rest, 0);
+                metadata += inflated_len(after_keyword(rest, 0), room)?;
+            }
+            b"iTXt" | b"tEXt" | b"eXIf" => metadata += chunk.data.len() as u64,
+            _ => {}
+        }
+        limits.check_metadata(metadata)?;
+    }
+    let mut header = header.ok_or_else(|| malformed("no IHDR chunk"))?;
+    header.frames = header.frames.max(declared_frames);
+    header.metadata_bytes = metadata;
+    Ok(header)
+}
+
+pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
+    let cap = limits
+        .max_pixels
+        .saturating_mul(8)
+        .saturating_add(limits.max_metadata_bytes);
+    let mut decoder = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: usize::try_from(cap).unwrap_or(usize::MAX),
+        },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().map_err(malformed)?;
+    let count = match reader.info().animation_control {
+        Some(actl) => u64::from(actl.num_frames) + u64::from(reader.info().frame_control.is_none()),
+        None => 1,
+    };
+    let count = count.min(limits.max_frames + 1);
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| malformed("frame buffer size overflows"))?;
+    let mut buffer = zeroed(size)?;
+    let mut frames = Vec::new();
+    for _ in 0..count {
+        let info = reader.next_frame(&mut buffer).map_err(malformed)?;
+        let control = reader.info().frame_control.map_or([0; 6], |fc| {
+            [
+                fc.x_offset,
+                fc.y_offset,
+                fc.delay_num.into(),
+                fc.delay_den.into(),
+                fc.dispose_op as u32,
+                fc.blend_op as u32,
+            ]
+        });
+        let channels = info.color_type.samples() as u8;
+        let sixteen = info.bit_depth == png::BitDepth::Sixteen;
+        let mut data = zeroed(info.buffer_size())?;
+        data.copy_from_slice(&buffer[..info.buffer_size()]);
+        let samples = Samples::new(channels, sixteen, data);
+        frames.push(Frame {
+            width: info.width,
+            height: info.height,
+            control,
+            samples,
+        });
+    }
+    Ok(frames)
+}
+
+/// How hard oxipng works on one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Effort {
+    /// oxipng preset 2: four filters, fast evaluation, libdeflate 11.
+    Fast,
+    /// oxipng preset 4: brute-force filter, libdeflate 12.
+    Medium,
+    /// oxipng preset 6: every filter compressed in full with libdeflate 12.
+    High,
+    /// Preset 6, then Zopfli on the filter a fast evaluation picks; the smaller one wins.
+    Max,
+}
+
+impl Effort {
+    const ALL: [Self; 4] = [Self::Max, Self::High, Self::Medium, Self::Fast];
+
+    /// Rough single-core seconds per megapixel, measured on the corpus with
+    /// `picopic --json` (see README); used only to pick a level, never to stop one.
+    fn seconds_per_megapixel(self) -> f64 {
+        match self {
+            Self::Fast => 0.15,
+            Self::Medium => 0.5,
+            Self::High => 1.5,
+            Self::Max => 6.0,
+        }
+    }
+
+    /// The highest effort whose estimate fits the budget; `Fast` when none does.
+    fn for_image(pixels: u64, budget: Duration) -> Self {
+        let megapixels = pixels as f64 / 1e6;
+        Self::ALL
+            .into_iter()
+            .find(|e| e.seconds_per_megapixel() * megapixels <= budget.as_secs_f64())
+            .unwrap_or(Self::Fast)
+    }
+
+    fn oxipng(self) -> oxipng::Options {
+        match self {
+            Self::Fast => oxipng::Options::from_preset(2),
+            Self::Medium => oxipng::Options::from_preset(4),
+            Self::High | Self::Max => oxipng::Options::from_preset(6),
+        }
+    }
+}
+
+/// Chunks kept under each metadata policy. APNG control chunks always stay.
+fn strip(metadata: Metadata) -> StripChunks {
+    match metadata {
+        Metadata::All => StripChunks::None,
+        Metadata::Essential => StripChunks::Keep(indexset! {
+            *b"cICP", *b"iCCP", *b"sRGB", *b"gAMA", *b"cHRM", *b"mDCV", *b"cLLI",
+            *b"pHYs", *b"acTL", *b"fcTL", *b"fdAT",
+        }),
+        Metadata::None => StripChunks::Keep(indexset! { *b"acTL", *b"fcTL", *b"fdAT" }),
+    }
+}
+
+pub(super) fn optimize(
+    bytes: &[u8],
+    header: &Header,
+    options: &Options,
+    deadline: &Deadline,
+) -> Result<Attempt> {
+    let effort = Effort::for_image(header.total_pixels, options.time_budget);
+    let mut oxi = effort.oxipng();
+    oxi.strip = strip(options.metadata);
+    // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass.
+    let raw = header.total_pixels.saturating_mul(8) + u64::from(header.height) * 8 + 1024;
+    oxi.max_decompressed_size = usize::try_from(raw).ok();
+    oxi.timeout = deadline.remaining();
+    let mut best = match oxipng::optimize_from_memory(bytes, &oxi) {
+        Ok(data) => data,
+        Err(e) => return Ok(Attempt::unchanged(format!("png: oxipng declined: {e}"))),
+    };
+    if effort == Effort::Max {
+        oxi.fast_evaluation = true;
+        oxi.deflater = Deflater::Zopfli(ZopfliOptions::default());
+        oxi.timeout = deadline.remaining();
+        if let Ok(zopfli) = oxipng::optimize_from_memory(bytes, &oxi)
+            && zopfli.len() < best.len()
+        {
+            best = zopfli;
+        }
+    }
+    if options.metadata == Metadata::Essential {
+        best = keep_orientation(bytes, best)?;
+    }
+    Ok(Attempt {
+        data: Some(best),
+        actions: vec![format!("png: oxipng {effort:?} effort")],
+    })
+}
+
+/// Writes back an `eXIf` chunk holding only the orientation, when the input had one.
+fn keep_orientation(input: &[u8], mut output: Vec<u8>) -> Result<Vec<u8>> {
+    let mut orientation = None;
+    for chunk in chunks(input) {
+        let chunk = chunk?;
+        if &chunk.kind == b"eXIf" {
+            orientation = essential_exif(chunk.data);
+        }
+    }
+    let Some(exif) = orientation else {
+        return Ok(output);
+    };
+    let already = chunks(&output)
+        .filter_map(Result::ok)
+        .any(|c| &c.kind == b"eXIf" && exif_orientation(c.data).is_some());
+    if already {
+        return Ok(output);
+    }
+    // After the signature (8) and IHDR (25 bytes).
+    let mut chunk = Vec::new();
+    chunk.extend_from_slice(&(exif.len() as u32).to_be_bytes());
+    chunk.extend_from_slice(b"eXIf");
+    chunk.extend_from_slice(&exif);
+    let crc = crc32fast::hash(&chunk[4..]);
+    chunk.extend_from_slice(&crc.to_be_bytes());
+    output.splice(33..33, chunk);
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effort_follows_size_and_budget() {
+        let budget = Duration::from_secs(2);
+        assert_eq!(Effort::for_image(10_000, budget), Effort::Max);
+        assert_eq!(Effort::for_image(8_294_400, budget), Effort::Fast);
+        assert_eq!(Effort::for_image(500_000_000, budget), Effort::Fast);
+        assert!(Effort::for_image(1_000_000, budget) > Effort::Medium);
+    }
+}

@@ -1,0 +1,362 @@
+//! WebP: the RIFF container read by hand, pixels through libwebp. Lossless stills are
+//! re-encoded losslessly at the effort the budget allows; lossy and animated files are
+//! decoded to validate them and kept as they are.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_int, c_void};
+use std::time::Duration;
+
+use libwebp_sys as sys;
+
+use super::Attempt;
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::guard::{Frame, Samples};
+use crate::limits::Header;
+use crate::metadata::essential_exif;
+use crate::options::{Metadata, Options};
+use crate::pipeline::Deadline;
+
+fn malformed(reason: impl std::fmt::Display) -> Error {
+    Error::decode(Format::WebP, reason)
+}
+
+/// One RIFF chunk.
+struct Chunk<'a> {
+    kind: [u8; 4],
+    data: &'a [u8],
+}
+
+/// The chunks of a WebP file; the RIFF size must fit in the file.
+fn chunks(bytes: &[u8]) -> Result<Vec<Chunk<'_>>> {
+    let declared = bytes
+        .get(4..8)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(|| malformed("truncated RIFF header"))?;
+    let end = declared
+        .checked_add(8)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| {
+            malformed(format!(
+                "RIFF size says {declared} bytes but the file holds {}",
+                bytes.len() - 8
+            ))
+        })?;
+    let mut out = Vec::new();
+    let mut pos = 12;
+    while pos + 8 <= end {
+        let kind = [bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]];
+        let len = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
+        let data = bytes
+            .get(pos + 8..pos + 8 + len)
+            .filter(|_| pos + 8 + len <= end)
+            .ok_or_else(|| malformed("a chunk runs past the RIFF size"))?;
+        out.push(Chunk { kind, data });
+        pos += 8 + len + (len & 1);
+    }
+    if out.is_empty() {
+        return Err(malformed("no chunks"));
+    }
+    Ok(out)
+}
+
+fn le24(data: &[u8], at: usize) -> Result<u32> {
+    data.get(at..at + 3)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], 0]))
+        .ok_or_else(|| malformed("chunk too short"))
+}
+
+/// Width and height of a `VP8 ` or `VP8L` bitstream.
+fn bitstream_size(chunk: &Chunk<'_>) -> Result<(u32, u32)> {
+    let d = chunk.data;
+    match &chunk.kind {
+        b"VP8 " if d.len() >= 10 && d[3..6] == [0x9D, 0x01, 0x2A] => Ok((
+            u32::from(u16::from_le_bytes([d[6], d[7]]) & 0x3FFF),
+            u32::from(u16::from_le_bytes([d[8], d[9]]) & 0x3FFF),
+        )),
+        b"VP8L" if d.len() >= 5 && d[0] == 0x2F => {
+            let bits = u32::from_le_bytes([d[1], d[2], d[3], d[4]]);
+            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        _ => Err(malformed("bad VP8/VP8L bitstream header")),
+    }
+}
+
+/// What a WebP file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Lossy,
+    Lossless,
+    Animated,
+}
+
+fn kind(chunks: &[Chunk<'_>]) -> Result<Kind> {
+    if chunks.iter().any(|c| &c.kind == b"ANMF") {
+        return Ok(Kind::Animated);
+    }
+    match chunks
+        .iter()
+        .find(|c| &c.kind == b"VP8 " || &c.kind == b"VP8L")
+    {
+        Some(c) if &c.kind == b"VP8L" => Ok(Kind::Lossless),
+        Some(_) => Ok(Kind::Lossy),
+        None => Err(malformed("no image data")),
+    }
+}
+
+pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
+    let chunks = chunks(bytes)?;
+    let mut header = match chunks.first() {
+        Some(c) if &c.kind == b"VP8X" => {
+            let width = le24(c.data, 4)? + 1;
+            let height = le24(c.data, 7)? + 1;
+            Header {
+                width,
+                height,
+                ..Header::default()
+            }
+        }
+        Some(c) => {
+            let (width, height) = bitstream_size(c)?;
+            Header::still(width, height)
+        }
+        None => return Err(malformed("no chunks")),
+    };
+    let still = header.frames == 0;
+    for chunk in &chunks {
+        match &chunk.kind {
+            b"ANMF" => header.add_frame(le24(chunk.data, 6)? + 1, le24(chunk.data, 9)? + 1),
+            b"VP8 " | b"VP8L" if still && header.frames == 0 => {
+                let (width, height) = bitstream_size(chunk)?;
+                header.add_frame(width, height);
+            }
+            b"ICCP" | b"EXIF" | b"XMP " => header.metadata_bytes += chunk.data.len() as u64,
+            _ => {}
+        }
+    }
+    if header.width == 0 || header.height == 0 || header.frames == 0 {
+        return Err(malformed("no frame of non-zero size"));
+    }
+    Ok(header)
+}
+
+/// Decodes a still to RGBA for the guard (lossless) or only to validate it (lossy); an
+/// animation is decoded frame by frame to validate it.
+pub(super) fn decode(bytes: &[u8]) -> Result<Option<Vec<Frame>>> {
+    match kind(&chunks(bytes)?)? {
+        Kind::Animated => validate_animation(bytes).map(|()| None),
+        Kind::Lossy => decode_still(bytes).map(|_| None),
+        Kind::Lossless => decode_still(bytes).map(Some),
+    }
+}
+
+fn decode_still(bytes: &[u8]) -> Result<Vec<Frame>> {
+    let (mut width, mut height) = (0, 0);
+    // SAFETY: libwebp reads `bytes` and returns a malloc'd RGBA buffer or null.
+    let pixels =
+        unsafe { sys::WebPDecodeRGBA(bytes.as_ptr(), bytes.len(), &mut width, &mut height) };
+    if pixels.is_null() {
+        return Err(malformed("libwebp could not decode the bitstream"));
+    }
+    let len = width as usize * height as usize * 4;
+    // SAFETY: libwebp returned width * height RGBA pixels at `pixels`.
+    let data = unsafe { std::slice::from_raw_parts(pixels, len) }.to_vec();
+    // SAFETY: the buffer came from WebPDecodeRGBA.
+    unsafe { sys::WebPFree(pixels.cast()) };
+    Ok(vec![Frame::still(
+        width as u32,
+        height as u32,
+        Samples::new(4, false, data),
+    )])
+}
+
+/// Deletes the animation decoder on every path.
+struct AnimDecoder(*mut sys::WebPAnimDecoder);
+
+impl Drop for AnimDecoder {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from WebPAnimDecoderNew and is deleted once.
+        unsafe { sys::WebPAnimDecoderDelete(self.0) };
+    }
+}
+
+fn validate_animation(bytes: &[u8]) -> Result<()> {
+    let data = sys::WebPData {
+        bytes: bytes.as_ptr(),
+        size: bytes.len(),
+    };
+    // SAFETY: options are initialised by libwebp; `data` outlives the decoder.
+    let decoder = unsafe {
+        let mut options = std::mem::zeroed::<sys::WebPAnimDecoderOptions>();
+        sys::WebPAnimDecoderOptionsInit(&mut options);
+        options.color_mode = sys::WEBP_CSP_MODE::MODE_RGBA;
+        options.use_threads = 0;
+        sys::WebPAnimDecoderNew(&data, &options)
+    };
+    if decoder.is_null() {
+        return Err(malformed("libwebp rejected the animation"));
+    }
+    let decoder = AnimDecoder(decoder);
+    let mut info = sys::WebPAnimInfo::default();
+    // SAFETY: a live decoder.
+    if unsafe { sys::WebPAnimDecoderGetInfo(decoder.0, &mut info) } == 0 {
+        return Err(malformed("libwebp rejected the animation"));
+    }
+    // SAFETY: a live decoder; the frame buffer it returns stays its own.
+    while unsafe { sys::WebPAnimDecoderHasMoreFrames(decoder.0) } != 0 {
+        let mut buffer = std::ptr::null_mut();
+        let mut timestamp: c_int = 0;
+        if unsafe { sys::WebPAnimDecoderGetNext(decoder.0, &mut buffer, &mut timestamp) } == 0 {
+            return Err(malformed("a frame of the animation is damaged"));
+        }
+    }
+    Ok(())
+}
+
+/// libwebp's lossless presets (`cwebp -z`), 9 the strongest, with rough single-core seconds per
+/// megapixel measured on the corpus; used only to pick a level.
+const PRESETS: [(c_int, f64); 4] = [(9, 6.0), (6, 1.5), (3, 0.6), (1, 0.2)];
+
+fn preset(pixels: u64, budget: Duration) -> c_int {
+    let megapixels = pixels as f64 / 1e6;
+    PRESETS
+        .iter()
+        .find(|(_, cost)| cost * megapixels <= budget.as_secs_f64())
+        .map_or(1, |(level, _)| *level)
+}
+
+pub(super) fn optimize(
+    bytes: &[u8],
+    header: &Header,
+    frames: &[Frame],
+    options: &Options,
+    deadline: &Deadline,
+) -> Result<Attempt> {
+    let chunks = chunks(bytes)?;
+    match kind(&chunks)? {
+        Kind::Lossy => return Ok(Attempt::unchanged("webp: lossy, kept as is")),
+        Kind::Animated => return Ok(Attempt::unchanged("webp: animated, kept as is")),
+        Kind::Lossless => {}
+    }
+    let [frame] = frames else {
+        return Err(malformed("expected one frame"));
+    };
+    let level = preset(header.total_pixels, options.time_budget);
+    let bitstream = encode_lossless(frame, level, deadline)?;
+    let data = wrap(&chunks, &bitstream, frame, options.metadata)?;
+    Ok(Attempt {
+        data: Some(data),
+        actions: vec![format!("webp: libwebp lossless -z {level}, exact")],
+    })
+}
+
+extern "C" fn progress(_percent: c_int, picture: *const sys::WebPPicture) -> c_int {
+    // SAFETY: `user_data` is the `Deadline` borrowed for the whole WebPEncode call.
+    let deadline = unsafe { &*((*picture).user_data as *const Deadline) };
+    c_int::from(deadline.check().is_ok())
+}
+
+/// A lossless VP8L bitstream (the whole simple-format file) of one RGBA frame.
+fn encode_lossless(frame: &Frame, level: c_int, deadline: &Deadline) -> Result<Vec<u8>> {
+    let fail = |what: &str| Error::encode(Format::WebP, what);
+    // SAFETY: config, picture and writer are initialised by libwebp before use, the RGBA
+    // buffer holds width * height pixels, and every allocation is released below.
+    unsafe {
+        let mut config = sys::WebPConfig::new().map_err(|()| fail("config init"))?;
+        if sys::WebPConfigLosslessPreset(&mut config, level) == 0 {
+            return Err(fail("lossless preset"));
+        }
+        config.exact = 1;
+        config.thread_level = 1;
+        let mut picture = sys::WebPPicture::new().map_err(|()| fail("picture init"))?;
+        picture.use_argb = 1;
+        picture.width = frame.width as c_int;
+        picture.height = frame.height as c_int;
+        let stride = frame.width as c_int * 4;
+        if sys::WebPPictureImportRGBA(&mut picture, frame.samples.data.as_ptr(), stride) == 0 {
+            sys::WebPPictureFree(&mut picture);
+            return Err(fail("out of memory importing pixels"));
+        }
+        let mut writer = std::mem::zeroed::<sys::WebPMemoryWriter>();
+        sys::WebPMemoryWriterInit(&mut writer);
+        picture.writer = Some(sys::WebPMemoryWrite);
+        picture.custom_ptr = (&raw mut writer).cast::<c_void>();
+        picture.progress_hook = Some(progress);
+        picture.user_data = (deadline as *const Deadline).cast_mut().cast::<c_void>();
+        let ok = sys::WebPEncode(&config, &mut picture) != 0;
+        let error = picture.error_code;
+        sys::WebPPictureFree(&mut picture);
+        let out = std::slice::from_raw_parts(writer.mem, writer.size).to_vec();
+        sys::WebPMemoryWriterClear(&mut writer);
+        if !ok {
+            deadline.check()?;
+            return Err(Error::encode(
+                Format::WebP,
+                format!("libwebp error {error:?}"),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Puts the new bitstream in a container with the metadata the policy keeps.
+fn wrap(input: &[Chunk<'_>], encoded: &[u8], frame: &Frame, metadata: Metadata) -> Result<Vec<u8>> {
+    let find = |kind: &[u8; 4]| input.iter().find(|c| &c.kind == kind).map(|c| c.data);
+    let (icc, exif, xmp) = match metadata {
+        Metadata::None => (None, None, None),
+        Metadata::Essential => (
+            find(b"ICCP").map(<[u8]>::to_vec),
+            find(b"EXIF").and_then(essential_exif),
+            None,
+        ),
+        Metadata::All => (
+            find(b"ICCP").map(<[u8]>::to_vec),
+            find(b"EXIF").map(<[u8]>::to_vec),
+            find(b"XMP ").map(<[u8]>::to_vec),
+        ),
+    };
+    if icc.is_none() && exif.is_none() && xmp.is_none() {
+        return Ok(encoded.to_vec());
+    }
+    let vp8l = encoded
+        .get(12..)
+        .ok_or_else(|| Error::encode(Format::WebP, "short output"))?;
+    let alpha = frame.samples.data.chunks_exact(4).any(|p| p[3] != 0xFF);
+    let flags = u8::from(icc.is_some()) << 5
+        | u8::from(alpha) << 4
+        | u8::from(exif.is_some()) << 3
+        | u8::from(xmp.is_some()) << 2;
+    let mut vp8x = vec![flags, 0, 0, 0];
+    vp8x.extend_from_slice(&(frame.width - 1).to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&(frame.height - 1).to_le_bytes()[..3]);
+    let mut body = b"WEBP".to_vec();
+    push_chunk(&mut body, b"VP8X", &vp8x);
+    if let Some(icc) = &icc {
+        push_chunk(&mut body, b"ICCP", icc);
+    }
+    body.extend_from_slice(vp8l);
+    if let Some(exif) = &exif {
+        push_chunk(&mut body, b"EXIF", exif);
+    }
+    if let Some(xmp) = &xmp {
+        push_chunk(&mut body, b"XMP ", xmp);
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(kind);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        out.push(0);
+    }
+}

@@ -1,0 +1,59 @@
+//! Shared helpers: corpus paths and independent decoding with the `image` crate.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{AnimationDecoder, ImageDecoder, ImageFormat};
+
+pub fn corpus(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus")
+        .join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_file() && !p.extension().is_some_and(|e| e == "md" || e == "py"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn name(path: &Path) -> String {
+    path.file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Every frame as 16-bit RGBA, decoded by `image` (not the engine's own decode path).
+pub fn frames(bytes: &[u8]) -> Vec<Vec<u16>> {
+    let format = image::guess_format(bytes).expect("known format");
+    if format == ImageFormat::Png {
+        let decoder = image::codecs::png::PngDecoder::new(Cursor::new(bytes)).expect("png");
+        if decoder.is_apng().expect("apng check") {
+            let frames = decoder.apng().expect("apng").into_frames();
+            return frames
+                .map(|f| {
+                    let buffer = f.expect("frame").into_buffer();
+                    image::DynamicImage::ImageRgba8(buffer)
+                        .into_rgba16()
+                        .into_raw()
+                })
+                .collect();
+        }
+    }
+    let image = image::load_from_memory_with_format(bytes, format).expect("decodes");
+    vec![image.into_rgba16().into_raw()]
+}
+
+/// The ICC profile and EXIF orientation `image` reads from the file.
+pub fn color_metadata(bytes: &[u8]) -> (Option<Vec<u8>>, Option<image::metadata::Orientation>) {
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .expect("format");
+    let mut decoder = reader.into_decoder().expect("decoder");
+    (
+        decoder.icc_profile().expect("icc"),
+        decoder.orientation().ok(),
+    )
+}

@@ -1,0 +1,106 @@
+//! Every corpus image: optimized or unchanged, never bigger, pixels exact, colour kept.
+
+use picopic_engine::{Format, Options, optimize};
+
+use crate::common::{color_metadata, corpus, frames, name};
+
+fn check(path: &std::path::Path) {
+    let input = std::fs::read(path).expect("read");
+    let result =
+        optimize(&input, &Options::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = name(path);
+    assert!(result.data.len() <= input.len(), "{file}: grew");
+    assert_eq!(result.changed, result.data != input, "{file}: changed flag");
+    if result.changed {
+        assert!(
+            result.data.len() < input.len(),
+            "{file}: changed but not smaller"
+        );
+    }
+    if matches!(result.format_in, Format::Gif | Format::Avif) {
+        assert!(!result.changed, "{file}: kept formats must pass through");
+        return;
+    }
+    assert_eq!(
+        frames(&input),
+        frames(&result.data),
+        "{file}: pixels differ"
+    );
+    assert_eq!(
+        color_metadata(&input),
+        color_metadata(&result.data),
+        "{file}: ICC or orientation lost"
+    );
+    if file.contains("should_shrink") {
+        assert!(result.changed, "{file}: expected a smaller file");
+    }
+    if file.contains("should_stay_animated") {
+        assert_eq!(result.format_out, Format::Apng, "{file}");
+    }
+    if file.starts_with("webp_lossy") || file.starts_with("webp_anim") {
+        assert!(
+            !result.changed,
+            "{file}: lossy and animated WebP pass through"
+        );
+    }
+}
+
+#[test]
+fn dev_corpus_is_never_bigger_and_pixel_exact() {
+    let files = corpus("dev");
+    assert!(files.len() >= 30, "dev corpus missing");
+    std::thread::scope(|s| {
+        for half in files.chunks(files.len().div_ceil(2)) {
+            s.spawn(|| half.iter().for_each(|p| check(p)));
+        }
+    });
+}
+
+#[test]
+fn tiny_corpus_is_never_bigger_and_pixel_exact() {
+    let files = corpus("tiny");
+    assert!(files.len() >= 25, "tiny corpus missing");
+    files.iter().for_each(|p| check(p));
+}
+
+#[test]
+fn orientation_and_icc_survive_where_present() {
+    for file in [
+        "photo_rocket_icc_orient6.jpg",
+        "photo_colorfulcups_icc_exif.jpg",
+    ] {
+        let path = corpus("dev")
+            .into_iter()
+            .find(|p| name(p) == file)
+            .expect(file);
+        let input = std::fs::read(&path).expect("read");
+        let out = optimize(&input, &Options::default())
+            .expect("optimizes")
+            .data;
+        let (icc, orientation) = color_metadata(&out);
+        assert!(
+            icc.is_some_and(|p| p.len() > 100),
+            "{file}: ICC profile lost"
+        );
+        if file.contains("orient6") {
+            assert_eq!(
+                orientation,
+                Some(image::metadata::Orientation::Rotate90),
+                "{file}"
+            );
+        }
+    }
+    let png = corpus("tiny")
+        .into_iter()
+        .find(|p| name(p).contains("exif_orient6"))
+        .expect("png with eXIf");
+    let out = optimize(&std::fs::read(png).expect("read"), &Options::default()).expect("ok");
+    assert_eq!(
+        color_metadata(&out.data).1,
+        Some(image::metadata::Orientation::Rotate90)
+    );
+    assert!(
+        !out.data.windows(4).any(|w| w == b"tEXt"),
+        "comments are dropped"
+    );
+}

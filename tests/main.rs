@@ -1,0 +1,7 @@
+//! Workspace integration tests: one binary, helpers in `common`.
+
+mod alloc;
+mod bad;
+mod common;
+mod corpus;
+mod roundtrip;
