@@ -4,4 +4,5 @@ mod alloc;
 mod bad;
 mod common;
 mod corpus;
+mod lambda;
 mod roundtrip;

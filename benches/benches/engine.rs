@@ -1,0 +1,76 @@
+//! Criterion benchmarks: detection, decoding, and each codec's lossless path over the corpus,
+//! grouped by format and size class, with throughput in bytes.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use picopic_engine::{Options, detect, optimize};
+
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/dev");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus/dev")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e != "md"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                std::fs::read(&p).expect("read"),
+            )
+        })
+        .collect()
+}
+
+/// "small" under 64 KiB, "medium" under 1 MiB, "large" beyond.
+fn size_class(len: usize) -> &'static str {
+    match len {
+        0..65_536 => "small",
+        65_536..1_048_576 => "medium",
+        _ => "large",
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let files = corpus();
+    let mut group = c.benchmark_group("detect");
+    for (name, bytes) in &files {
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+            b.iter(|| detect(black_box(bytes)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("decode");
+    for (name, bytes) in files.iter().filter(|(_, b)| b.len() < 1 << 20) {
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+            b.iter(|| image::load_from_memory(black_box(bytes)).ok())
+        });
+    }
+    group.finish();
+
+    // The lossless path with a small budget so the suite finishes; one sample set per file.
+    let options = Options::default().with_time_budget(Duration::from_millis(200));
+    for (name, bytes) in &files {
+        let Ok(format) = detect(bytes) else { continue };
+        let mut group = c.benchmark_group(format!("lossless/{format}/{}", size_class(bytes.len())));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(5));
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+            b.iter(|| optimize(black_box(bytes), &options))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(engine, benches);
+criterion_main!(engine);

@@ -1,0 +1,93 @@
+//! JSON error answers and the mapping from engine errors to HTTP statuses.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use picopic_engine::{Error, Limit};
+use serde_json::json;
+
+/// An answer with a status and a `{"message": ...}` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What the client is told.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error answer.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 404 with the seed's message.
+    #[must_use]
+    pub fn missing() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Image does not exist.")
+    }
+
+    /// 502: S3 failed; details go to the log only.
+    #[must_use]
+    pub fn storage() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "Storage is unavailable; try again.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"message": self.message}))).into_response()
+    }
+}
+
+/// What an engine error means to the client, and whether the upload is to be deleted.
+#[must_use]
+pub fn from_engine(error: &Error) -> (ApiError, bool) {
+    match error {
+        Error::UnsupportedFormat => (
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "File type not allowed."),
+            true,
+        ),
+        Error::LimitExceeded {
+            limit: Limit::InputBytes,
+            ..
+        } => (
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Image too large: {error}."),
+            ),
+            true,
+        ),
+        Error::LimitExceeded { .. } => (
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Image too large: {error}."),
+            ),
+            true,
+        ),
+        Error::Decode { .. } => (
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Image cannot be read: {error}."),
+            ),
+            true,
+        ),
+        Error::Deadline(_) => (
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Optimization took too long; try again later.",
+            ),
+            false,
+        ),
+        _ => (
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Optimization failed."),
+            false,
+        ),
+    }
+}

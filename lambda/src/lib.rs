@@ -1,0 +1,14 @@
+//! picopic's HTTP shell around `picopic-engine`: presigned S3 uploads, and downloads that
+//! optimize the stored image first. One axum router serves Lambda and local runs.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod local;
+pub mod presign;
+pub mod routes;
+pub mod store;
+
+pub use config::Config;
+pub use routes::{App, router};
+pub use store::Store;
