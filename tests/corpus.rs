@@ -1,10 +1,13 @@
 //! Every corpus image: optimized or unchanged, never bigger, pixels exact, colour kept.
 
+use std::collections::BTreeMap;
+
 use picopic_engine::{Format, Options, optimize};
 
 use crate::common::{color_metadata, corpus, frames, name};
 
-fn check(path: &std::path::Path) {
+/// Checks one file and returns its output size.
+fn check(path: &std::path::Path) -> u64 {
     let input = std::fs::read(path).expect("read");
     let result =
         optimize(&input, &Options::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -19,7 +22,7 @@ fn check(path: &std::path::Path) {
     }
     if matches!(result.format_in, Format::Gif | Format::Avif) {
         assert!(!result.changed, "{file}: kept formats must pass through");
-        return;
+        return result.data.len() as u64;
     }
     assert_eq!(
         frames(&input),
@@ -43,24 +46,40 @@ fn check(path: &std::path::Path) {
             "{file}: lossy and animated WebP pass through"
         );
     }
+    result.data.len() as u64
 }
 
+/// Every file of dev/ and tiny/ on two threads; then the byte-regression gate.
 #[test]
-fn dev_corpus_is_never_bigger_and_pixel_exact() {
-    let files = corpus("dev");
-    assert!(files.len() >= 30, "dev corpus missing");
-    std::thread::scope(|s| {
-        for half in files.chunks(files.len().div_ceil(2)) {
-            s.spawn(|| half.iter().for_each(|p| check(p)));
-        }
+fn corpus_is_never_bigger_pixel_exact_and_within_baseline() {
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for folder in ["dev", "tiny"] {
+        let found = corpus(folder);
+        assert!(found.len() >= 25, "{folder} corpus missing");
+        files.extend(
+            found
+                .into_iter()
+                .map(|p| (format!("{folder}/{}", name(&p)), p)),
+        );
+    }
+    let sizes: Vec<(String, u64)> = std::thread::scope(|s| {
+        let halves: Vec<_> = files
+            .chunks(files.len().div_ceil(2))
+            .map(|half| {
+                s.spawn(move || {
+                    half.iter()
+                        .map(|(key, p)| (key.clone(), check(p)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        halves
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker"))
+            .collect()
     });
-}
-
-#[test]
-fn tiny_corpus_is_never_bigger_and_pixel_exact() {
-    let files = corpus("tiny");
-    assert!(files.len() >= 25, "tiny corpus missing");
-    files.iter().for_each(|p| check(p));
+    let now = BTreeMap::from([("lossless".to_string(), sizes.into_iter().collect())]);
+    crate::gate::check(&now);
 }
 
 #[test]

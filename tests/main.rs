@@ -4,5 +4,7 @@ mod alloc;
 mod bad;
 mod common;
 mod corpus;
+mod gate;
 mod lambda;
+mod regress;
 mod roundtrip;

@@ -38,8 +38,9 @@ pub struct Options {
     pub metadata: Metadata,
     /// Default: [`Limits::default`].
     pub limits: Limits,
-    /// Time the encoders aim to spend on one image. Small images get the expensive search
-    /// (Zopfli, every PNG filter); large ones get what fits. Default: 2 s.
+    /// Time the encoders aim to spend on one image: the strongest level whose estimate for
+    /// the image's pixel count fits is used, so small images get the full search and large
+    /// ones a cheaper one. The cheapest level runs even when its estimate is over. Default: 20 s.
     pub time_budget: Duration,
     /// Hard cap on the whole call; past it the result is [`Error::Deadline`]. Default: none.
     pub deadline: Option<Duration>,
@@ -51,7 +52,7 @@ impl Default for Options {
             mode: Mode::Lossless,
             metadata: Metadata::Essential,
             limits: Limits::default(),
-            time_budget: Duration::from_secs(2),
+            time_budget: Duration::from_secs(20),
             deadline: None,
         }
     }

@@ -24,6 +24,9 @@ const OPTIMIZED: &str = "picopic-optimized";
 const BYTES_IN: &str = "picopic-bytes-in";
 const FORMAT: &str = "picopic-format";
 
+/// Effort budget per upload: uploads are small and a person waits for the answer.
+const ENGINE_BUDGET: Duration = Duration::from_secs(3);
+
 /// Time the engine may take for one image, well inside API Gateway's 30 s.
 const ENGINE_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -40,7 +43,9 @@ impl App {
     /// State for `config` over `store`.
     #[must_use]
     pub fn new(config: Config, store: Store) -> Self {
-        let mut engine = Options::default().with_deadline(ENGINE_DEADLINE);
+        let mut engine = Options::default()
+            .with_time_budget(ENGINE_BUDGET)
+            .with_deadline(ENGINE_DEADLINE);
         engine.limits.max_input_bytes = config.max_upload_bytes;
         Self {
             config,

@@ -187,9 +187,9 @@ fn main() -> std::process::ExitCode {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let budget = flag("--budget").unwrap_or_else(|| "2".into());
+    let budget = flag("--budget").unwrap_or_else(|| "20".into());
     if let Some(path) = flag("--one") {
-        return one(Path::new(&path), budget.parse().unwrap_or(2.0));
+        return one(Path::new(&path), budget.parse().unwrap_or(20.0));
     }
     let out_dir = PathBuf::from(flag("--out").unwrap_or_else(|| "target/report".into()));
     let mut inputs = Vec::new();
