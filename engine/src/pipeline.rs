@@ -65,7 +65,7 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    fn new(limit: Option<Duration>) -> Self {
+    pub(crate) fn new(limit: Option<Duration>) -> Self {
         Self {
             start: Instant::now(),
             limit,

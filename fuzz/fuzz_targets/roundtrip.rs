@@ -1,5 +1,6 @@
 #![no_main]
-//! Structured input → PNG → optimize → decode: pixels equal in lossless mode.
+//! Structured input → PNG (every colour type and depth, filters, tRNS) → optimize → decode:
+//! pixels equal in lossless mode.
 
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ struct Image {
     width: u8,
     height: u8,
     kind: u8,
-    interlaced: bool,
+    filter: u8,
+    transparent: bool,
     samples: Vec<u8>,
 }
 
@@ -56,8 +58,27 @@ fn encode(image: &Image) -> Option<Vec<u8>> {
     encoder.set_color(color);
     encoder.set_depth(depth);
     encoder.set_compression(png::Compression::NoCompression);
-    if image.interlaced {
-        encoder.set_adam7(true);
+    let filters = [
+        png::Filter::NoFilter,
+        png::Filter::Sub,
+        png::Filter::Up,
+        png::Filter::Avg,
+        png::Filter::Paeth,
+        png::Filter::Adaptive,
+    ];
+    encoder.set_filter(filters[usize::from(image.filter) % filters.len()]);
+    if image.transparent {
+        // A tRNS chunk: one transparent colour, or alpha for the first palette entries.
+        let key = image.samples[0];
+        let trns = match color {
+            png::ColorType::Grayscale => vec![0, key & depth_mask(depth)],
+            png::ColorType::Rgb => vec![0, key, 0, key, 0, key],
+            png::ColorType::Indexed => vec![key, 0, 128],
+            _ => Vec::new(),
+        };
+        if !trns.is_empty() {
+            encoder.set_trns(trns);
+        }
     }
     if color == png::ColorType::Indexed {
         let palette: Vec<u8> = (0..3usize << (depth as usize))
@@ -71,7 +92,17 @@ fn encode(image: &Image) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Every frame as 16-bit RGBA.
+/// The largest sample value of a grey image at `depth` (in the low byte).
+fn depth_mask(depth: png::BitDepth) -> u8 {
+    match depth {
+        png::BitDepth::One => 1,
+        png::BitDepth::Two => 3,
+        png::BitDepth::Four => 15,
+        _ => 255,
+    }
+}
+
+/// The image as 16-bit RGBA.
 fn pixels(png_bytes: &[u8]) -> Vec<u16> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
     decoder.set_transformations(png::Transformations::EXPAND);

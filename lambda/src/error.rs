@@ -46,6 +46,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `"{what}: {error}."` with one final full stop.
+fn sentence(what: &str, error: &Error) -> String {
+    format!("{what}: {}.", error.to_string().trim_end_matches('.'))
+}
+
 /// What an engine error means to the client, and whether the upload is to be deleted.
 #[must_use]
 pub fn from_engine(error: &Error) -> (ApiError, bool) {
@@ -60,21 +65,21 @@ pub fn from_engine(error: &Error) -> (ApiError, bool) {
         } => (
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Image too large: {error}."),
+                sentence("Image too large", error),
             ),
             true,
         ),
         Error::LimitExceeded { .. } => (
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("Image too large: {error}."),
+                sentence("Image too large", error),
             ),
             true,
         ),
         Error::Decode { .. } => (
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("Image cannot be read: {error}."),
+                sentence("Image cannot be read", error),
             ),
             true,
         ),

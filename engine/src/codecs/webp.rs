@@ -291,7 +291,12 @@ fn encode_lossless(frame: &Frame, level: c_int, deadline: &Deadline) -> Result<V
         let ok = sys::WebPEncode(&config, &mut picture) != 0;
         let error = picture.error_code;
         sys::WebPPictureFree(&mut picture);
-        let out = std::slice::from_raw_parts(writer.mem, writer.size).to_vec();
+        // libwebp leaves `mem` null when it wrote nothing (an early failure or abort).
+        let out = if writer.mem.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(writer.mem, writer.size).to_vec()
+        };
         sys::WebPMemoryWriterClear(&mut writer);
         if !ok {
             deadline.check()?;
@@ -358,5 +363,35 @@ fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(data);
     if data.len() % 2 == 1 {
         out.push(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::Samples;
+
+    /// Found by the `optimize` fuzz target: an encode aborted by the deadline writes nothing,
+    /// and reading that empty output must not build a slice from a null pointer.
+    #[test]
+    fn an_aborted_encode_is_a_deadline_error() {
+        let frame = Frame {
+            width: 64,
+            height: 64,
+            control: [0; 6],
+            samples: Samples::new(
+                4,
+                false,
+                (0..64 * 64 * 4).map(|i| (i % 251) as u8).collect(),
+            ),
+        };
+        let expired = Deadline::new(Some(Duration::ZERO));
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(matches!(
+            encode_lossless(&frame, 9, &expired),
+            Err(Error::Deadline(_))
+        ));
+        let open = Deadline::new(None);
+        assert!(encode_lossless(&frame, 1, &open).is_ok_and(|bytes| bytes.starts_with(b"RIFF")));
     }
 }
