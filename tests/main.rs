@@ -6,5 +6,5 @@ mod common;
 mod corpus;
 mod gate;
 mod lambda;
-mod regress;
+mod regression;
 mod roundtrip;
