@@ -1,6 +1,7 @@
 //! The byte-regression gate: output sizes are deterministic, so each corpus file's size per
 //! mode is checked in (`corpus/baseline.json`). A file growing more than 0.5 %, or the total
-//! growing at all, fails. `PICOPIC_BLESS=1 cargo test -p picopic-tests gate` rewrites it.
+//! growing at all, fails. `PICOPIC_BLESS=1 cargo test --workspace corpus_is_never_bigger`
+//! rewrites it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
