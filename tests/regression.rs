@@ -1,24 +1,11 @@
-//! Replays every minimised fuzz crash kept in corpus/regress/<format>/ with the fuzz
-//! target's tight limits: each must end in a clean result or error, never a panic.
+//! Replays every minimised fuzz crash kept in corpus/regress/<format>/ as the `optimize` fuzz
+//! target saw it: each must end in a clean result or error, never a panic.
 
 use std::path::Path;
-use std::time::Duration;
 
-use picopic_engine::{Limits, Metadata, Options, optimize};
+use picopic_engine::optimize;
 
-fn fuzz_options(metadata: Metadata) -> Options {
-    let mut limits = Limits::default();
-    limits.max_input_bytes = 1 << 20;
-    limits.max_pixels = 1 << 20;
-    limits.max_dimension = 4096;
-    limits.max_frames = 16;
-    limits.max_animation_pixels = 4 << 20;
-    limits.max_metadata_bytes = 64 << 10;
-    Options::default()
-        .with_limits(limits)
-        .with_metadata(metadata)
-        .with_time_budget(Duration::from_millis(20))
-}
+use crate::fuzz_input;
 
 #[test]
 fn fuzz_regressions_replay_cleanly() {
@@ -29,15 +16,12 @@ fn fuzz_regressions_replay_cleanly() {
             continue;
         }
         for file in std::fs::read_dir(folder.path()).expect("folder").flatten() {
-            let input = std::fs::read(file.path()).expect("read");
-            // As in the fuzz target: the first byte picks the metadata policy.
-            let Some((&pick, body)) = input.split_first() else {
+            let data = std::fs::read(file.path()).expect("read");
+            let Some((options, input)) = fuzz_input::split(&data) else {
                 continue;
             };
-            let metadata =
-                [Metadata::Essential, Metadata::All, Metadata::None][usize::from(pick % 3)];
-            if let Ok(out) = optimize(body, &fuzz_options(metadata)) {
-                assert!(out.data.len() <= body.len(), "{}", file.path().display());
+            if let Ok(out) = optimize(input, &options) {
+                assert!(out.data.len() <= input.len(), "{}", file.path().display());
             }
             replayed += 1;
         }

@@ -6,62 +6,21 @@ use picopic_engine::{Options, optimize};
 use proptest::prelude::*;
 
 use crate::common::frames;
-
-/// (colour type, bit depth) pairs the PNG specification allows.
-const KINDS: [(png::ColorType, png::BitDepth); 15] = {
-    use png::BitDepth::*;
-    use png::ColorType::*;
-    [
-        (Grayscale, One),
-        (Grayscale, Two),
-        (Grayscale, Four),
-        (Grayscale, Eight),
-        (Grayscale, Sixteen),
-        (Rgb, Eight),
-        (Rgb, Sixteen),
-        (Indexed, One),
-        (Indexed, Two),
-        (Indexed, Four),
-        (Indexed, Eight),
-        (GrayscaleAlpha, Eight),
-        (GrayscaleAlpha, Sixteen),
-        (Rgba, Eight),
-        (Rgba, Sixteen),
-    ]
-};
+use crate::png_kinds::{KINDS, Spec};
 
 fn encode(width: u32, height: u32, kind: usize, levels: u8, seed: &[u8], trns: bool) -> Vec<u8> {
-    let (color, depth) = KINDS[kind];
-    let bits = depth as usize * color.samples();
-    let row = (width as usize * bits).div_ceil(8);
+    let spec = Spec {
+        width,
+        height,
+        kind,
+        filter: png::Filter::Adaptive,
+        trns,
+    };
     // Few distinct values make reductions (palette, bit depth, gray) likely.
-    let data: Vec<u8> = (0..row * height as usize)
+    let data: Vec<u8> = (0..spec.data_len())
         .map(|i| seed[i % seed.len()] % levels.max(1) * (255 / levels.max(1)))
         .collect();
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(color);
-    encoder.set_depth(depth);
-    encoder.set_compression(png::Compression::NoCompression);
-    if color == png::ColorType::Indexed {
-        let entries = 1usize << (depth as usize).min(8);
-        encoder.set_palette(
-            (0..entries * 3)
-                .map(|i| (i * 47 % 256) as u8)
-                .collect::<Vec<u8>>(),
-        );
-        if trns {
-            encoder.set_trns(
-                (0..entries)
-                    .map(|i| (i * 91 % 256) as u8)
-                    .collect::<Vec<u8>>(),
-            );
-        }
-    }
-    let mut writer = encoder.write_header().expect("header");
-    writer.write_image_data(&data).expect("data");
-    writer.finish().expect("finish");
-    out
+    spec.encode(&data).expect("encodes")
 }
 
 proptest! {

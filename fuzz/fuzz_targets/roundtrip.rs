@@ -18,88 +18,35 @@ struct Image {
     samples: Vec<u8>,
 }
 
-const KINDS: [(png::ColorType, png::BitDepth); 15] = {
-    use png::BitDepth::*;
-    use png::ColorType::*;
-    [
-        (Grayscale, One),
-        (Grayscale, Two),
-        (Grayscale, Four),
-        (Grayscale, Eight),
-        (Grayscale, Sixteen),
-        (Rgb, Eight),
-        (Rgb, Sixteen),
-        (Indexed, One),
-        (Indexed, Two),
-        (Indexed, Four),
-        (Indexed, Eight),
-        (GrayscaleAlpha, Eight),
-        (GrayscaleAlpha, Sixteen),
-        (Rgba, Eight),
-        (Rgba, Sixteen),
-    ]
-};
+#[path = "../../tests/png_kinds.rs"]
+mod png_kinds;
+
+use png_kinds::{KINDS, Spec};
+
+const FILTERS: [png::Filter; 6] = [
+    png::Filter::NoFilter,
+    png::Filter::Sub,
+    png::Filter::Up,
+    png::Filter::Avg,
+    png::Filter::Paeth,
+    png::Filter::Adaptive,
+];
 
 fn encode(image: &Image) -> Option<Vec<u8>> {
-    let (width, height) = (
-        u32::from(image.width % 64) + 1,
-        u32::from(image.height % 64) + 1,
-    );
-    let (color, depth) = KINDS[usize::from(image.kind) % KINDS.len()];
-    let row = (width as usize * depth as usize * color.samples()).div_ceil(8);
     if image.samples.is_empty() {
         return None;
     }
-    let data: Vec<u8> = (0..row * height as usize)
+    let spec = Spec {
+        width: u32::from(image.width % 64) + 1,
+        height: u32::from(image.height % 64) + 1,
+        kind: usize::from(image.kind) % KINDS.len(),
+        filter: FILTERS[usize::from(image.filter) % FILTERS.len()],
+        trns: image.transparent,
+    };
+    let data: Vec<u8> = (0..spec.data_len())
         .map(|i| image.samples[i % image.samples.len()])
         .collect();
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(color);
-    encoder.set_depth(depth);
-    encoder.set_compression(png::Compression::NoCompression);
-    let filters = [
-        png::Filter::NoFilter,
-        png::Filter::Sub,
-        png::Filter::Up,
-        png::Filter::Avg,
-        png::Filter::Paeth,
-        png::Filter::Adaptive,
-    ];
-    encoder.set_filter(filters[usize::from(image.filter) % filters.len()]);
-    if image.transparent {
-        // A tRNS chunk: one transparent colour, or alpha for the first palette entries.
-        let key = image.samples[0];
-        let trns = match color {
-            png::ColorType::Grayscale => vec![0, key & depth_mask(depth)],
-            png::ColorType::Rgb => vec![0, key, 0, key, 0, key],
-            png::ColorType::Indexed => vec![key, 0, 128],
-            _ => Vec::new(),
-        };
-        if !trns.is_empty() {
-            encoder.set_trns(trns);
-        }
-    }
-    if color == png::ColorType::Indexed {
-        let palette: Vec<u8> = (0..3usize << (depth as usize))
-            .map(|i| (i * 37) as u8)
-            .collect();
-        encoder.set_palette(palette);
-    }
-    let mut writer = encoder.write_header().ok()?;
-    writer.write_image_data(&data).ok()?;
-    writer.finish().ok()?;
-    Some(out)
-}
-
-/// The largest sample value of a grey image at `depth` (in the low byte).
-fn depth_mask(depth: png::BitDepth) -> u8 {
-    match depth {
-        png::BitDepth::One => 1,
-        png::BitDepth::Two => 3,
-        png::BitDepth::Four => 15,
-        _ => 255,
-    }
+    spec.encode(&data).ok()
 }
 
 /// The image as 16-bit RGBA.

@@ -187,9 +187,15 @@ fn main() -> std::process::ExitCode {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let budget = flag("--budget").unwrap_or_else(|| "20".into());
+    // The engine's own default unless --budget says otherwise.
+    let budget = flag("--budget")
+        .unwrap_or_else(|| Options::default().time_budget.as_secs_f64().to_string());
     if let Some(path) = flag("--one") {
-        return one(Path::new(&path), budget.parse().unwrap_or(20.0));
+        let Ok(seconds) = budget.parse() else {
+            eprintln!("corpus-report: --budget {budget:?} is not a number of seconds");
+            return std::process::ExitCode::from(2);
+        };
+        return one(Path::new(&path), seconds);
     }
     let out_dir = PathBuf::from(flag("--out").unwrap_or_else(|| "target/report".into()));
     let mut inputs = Vec::new();

@@ -28,7 +28,7 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// Encoder effort per image, in seconds: small images get the expensive search.
-    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    #[arg(long, value_name = "SECS", default_value_t = Options::default().time_budget.as_secs_f64())]
     budget: f64,
     /// Hard cap per image, in seconds.
     #[arg(long, value_name = "SECS")]
