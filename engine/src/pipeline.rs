@@ -85,12 +85,19 @@ impl Deadline {
     }
 }
 
-/// A zero-filled buffer whose size came from an input, failing cleanly instead of aborting.
-pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
+/// An empty buffer with room for `len` bytes, a size that came from an input, failing
+/// cleanly instead of aborting.
+pub(crate) fn room_for(len: usize) -> Result<Vec<u8>> {
     let mut buffer = Vec::new();
     buffer
         .try_reserve_exact(len)
         .map_err(|e| Error::InvalidOption(format!("cannot allocate {len} bytes: {e}")))?;
+    Ok(buffer)
+}
+
+/// A zero-filled buffer whose size came from an input, failing cleanly instead of aborting.
+pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
+    let mut buffer = room_for(len)?;
     buffer.resize(len, 0);
     Ok(buffer)
 }

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use oxipng::{Deflater, FilterStrategy, StripChunks, indexset};
 
+mod deflate;
+mod filter;
+mod search;
+
+use self::search::Search;
 use super::Attempt;
 use crate::error::{Error, Result};
 use crate::format::Format;
@@ -181,29 +186,29 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
     Ok(frames)
 }
 
-/// How hard oxipng works on one image.
+/// How hard one image is worked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Effort {
     /// oxipng preset 2: four filters picked by a fast trial, libdeflate level 11.
     Fast,
     /// Six filters (None, Sub, MinSum, Entropy, Bigrams, BigEnt) picked by a fast trial,
-    /// libdeflate level 12. On large images this finds what preset 6 finds in a quarter of
-    /// the time.
+    /// libdeflate level 12.
     Standard,
-    /// oxipng preset 6 (`-o max`): every filter and a brute-force one, each compressed in full.
-    Max,
+    /// oxipng's most thorough colour type, bit depth and palette reductions, then the filter
+    /// search of `search.rs`.
+    Search,
 }
 
 impl Effort {
-    const ALL: [Self; 3] = [Self::Max, Self::Standard, Self::Fast];
+    const ALL: [Self; 3] = [Self::Search, Self::Standard, Self::Fast];
 
-    /// Seconds per megapixel on two cores, measured with the oxipng CLI on the corpus
-    /// (`wallpaper_cascade_4k.png`, `alpha_logo_skimage.png`); used only to pick a level.
+    /// Seconds per megapixel on two cores, measured on the largest corpus image
+    /// (`wallpaper_cascade_4k.png`, 8.3 MP); used only to pick a level.
     fn seconds_per_megapixel(self) -> f64 {
         match self {
             Self::Fast => 1.2,
             Self::Standard => 1.8,
-            Self::Max => 7.7,
+            Self::Search => 4.0,
         }
     }
 
@@ -216,20 +221,28 @@ impl Effort {
             .unwrap_or(Self::Fast)
     }
 
-    fn oxipng(self) -> oxipng::Options {
+    /// oxipng's part. Before a search, oxipng only reduces (two filters ranked by a quick
+    /// deflate, the input's stream kept when nothing is reduced): the search picks the filter.
+    /// An APNG, which the search does not take, is deflated at level 12 there.
+    fn oxipng(self, animated: bool) -> oxipng::Options {
+        let mut options = oxipng::Options::from_preset(2);
         match self {
-            Self::Fast => oxipng::Options::from_preset(2),
+            Self::Fast => {}
             Self::Standard => {
-                let mut options = oxipng::Options::from_preset(2);
                 options.deflater = Deflater::Libdeflater { compression: 12 };
                 options.filters = indexset! {
                     FilterStrategy::NONE, FilterStrategy::SUB, FilterStrategy::MinSum,
                     FilterStrategy::Entropy, FilterStrategy::Bigrams, FilterStrategy::BigEnt,
                 };
-                options
             }
-            Self::Max => oxipng::Options::from_preset(6),
+            Self::Search => {
+                // Level 12 also selects oxipng's most thorough reductions.
+                options.deflater = Deflater::Libdeflater { compression: 12 };
+                options.filters = indexset! { FilterStrategy::NONE, FilterStrategy::Bigrams };
+                options.idat_recoding = animated;
+            }
         }
+        options
     }
 }
 
@@ -252,23 +265,47 @@ pub(super) fn optimize(
     deadline: &Deadline,
 ) -> Result<Attempt> {
     let effort = Effort::for_image(header.total_pixels, options.time_budget);
-    let mut oxi = effort.oxipng();
+    let animated = header.frames > 1;
+    let mut oxi = effort.oxipng(animated);
     oxi.strip = strip(options.metadata);
     // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass.
     let raw = header.total_pixels.saturating_mul(8) + u64::from(header.height) * 8 + 1024;
     oxi.max_decompressed_size = usize::try_from(raw).ok();
     oxi.timeout = deadline.remaining();
+    let mut actions = vec![format!("png: oxipng {effort:?} effort")];
     let mut best = match oxipng::optimize_from_memory(bytes, &oxi) {
         Ok(data) => data,
         Err(e) => return Ok(Attempt::unchanged(format!("png: oxipng declined: {e}"))),
     };
+    if effort == Effort::Search && !animated {
+        let search = Search::for_image(header.total_pixels);
+        let fresh = recoded(bytes, &best);
+        if let Some((smaller, strategy)) =
+            search::refilter(&best, fresh, header.total_pixels, &search, deadline)?
+        {
+            best = smaller;
+            actions.push(format!("png: filter search chose {strategy:?}"));
+        }
+    }
     if options.metadata == Metadata::Essential {
         best = keep_orientation(bytes, best)?;
     }
     Ok(Attempt {
         data: Some(best),
-        actions: vec![format!("png: oxipng {effort:?} effort")],
+        actions,
     })
+}
+
+/// Whether oxipng wrote a new image data stream rather than keeping the input's (perhaps in
+/// differently split chunks).
+fn recoded(input: &[u8], output: &[u8]) -> bool {
+    let stream = |png| {
+        chunks(png)
+            .filter_map(Result::ok)
+            .filter(|c| &c.kind == b"IDAT")
+            .flat_map(|c| c.data.iter().copied())
+    };
+    !stream(input).eq(stream(output))
 }
 
 /// Writes back an `eXIf` chunk holding only the orientation, when the input had one.
@@ -307,8 +344,8 @@ mod tests {
     #[test]
     fn effort_follows_size_and_budget() {
         let budget = Duration::from_secs(20);
-        assert_eq!(Effort::for_image(10_000, budget), Effort::Max);
-        assert_eq!(Effort::for_image(2_304_000, budget), Effort::Max);
+        assert_eq!(Effort::for_image(10_000, budget), Effort::Search);
+        assert_eq!(Effort::for_image(2_304_000, budget), Effort::Search);
         assert_eq!(Effort::for_image(8_294_400, budget), Effort::Standard);
         assert_eq!(Effort::for_image(500_000_000, budget), Effort::Fast);
         assert_eq!(
