@@ -81,6 +81,7 @@ fn paeth(a: u8, b: u8, c: u8) -> u8 {
 
 /// Scores filtered rows for one strategy; lower is better.
 struct Scorer {
+    strategy: Strategy,
     pairs: Vec<u32>,
     window: Vec<u8>,
     scratch: Vec<u8>,
@@ -95,6 +96,7 @@ impl Scorer {
             _ => Vec::new(),
         };
         Self {
+            strategy,
             pairs,
             window: Vec::new(),
             scratch: Vec::new(),
@@ -102,8 +104,8 @@ impl Scorer {
     }
 
     /// Scores a filtered row, its type byte first.
-    fn score(&mut self, strategy: Strategy, row: &[u8]) -> f64 {
-        match strategy {
+    fn score(&mut self, row: &[u8]) -> f64 {
+        match self.strategy {
             Strategy::Fixed(_) => 0.0,
             Strategy::MinSum => row
                 .iter()
@@ -151,8 +153,8 @@ impl Scorer {
     }
 
     /// Brute only: remembers the chosen row, keeping the last `lines` rows.
-    fn push(&mut self, strategy: Strategy, row: &[u8]) {
-        if let Strategy::Brute { lines, .. } = strategy {
+    fn push(&mut self, row: &[u8]) {
+        if let Strategy::Brute { lines, .. } = self.strategy {
             let keep = lines * row.len();
             self.window.extend_from_slice(row);
             if self.window.len() > keep {
@@ -212,14 +214,14 @@ pub(super) fn apply(rows: &Rows<'_>, strategy: Strategy) -> Result<Vec<u8>> {
             line[0] = kind;
             filter_row(kind, rows.bpp, row, prev, &mut line[1..]);
             if kinds.start() != kinds.end() {
-                let score = scorer.score(strategy, line);
+                let score = scorer.score(line);
                 if score < best.0 {
                     best = (score, kind);
                 }
             }
         }
         let chosen = &trial[usize::from(best.1)];
-        scorer.push(strategy, chosen);
+        scorer.push(chosen);
         out.extend_from_slice(chosen);
     }
     Ok(out)

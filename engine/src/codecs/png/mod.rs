@@ -9,7 +9,6 @@ mod deflate;
 mod filter;
 mod search;
 
-use self::search::Search;
 use super::Attempt;
 use crate::error::{Error, Result};
 use crate::format::Format;
@@ -27,6 +26,8 @@ fn malformed(reason: impl std::fmt::Display) -> Error {
 struct Chunk<'a> {
     kind: [u8; 4],
     data: &'a [u8],
+    /// The whole chunk: length, type, data and CRC.
+    raw: &'a [u8],
 }
 
 /// Walks the chunks after the signature up to and including `IEND`.
@@ -48,7 +49,8 @@ fn chunks(bytes: &[u8]) -> impl Iterator<Item = Result<Chunk<'_>>> {
                 .get(at + 8..end - 4)
                 .filter(|_| end <= bytes.len())
                 .ok_or_else(|| malformed("truncated: a chunk runs past the end"))?;
-            Ok((Chunk { kind, data }, end))
+            let raw = &bytes[at..end];
+            Ok((Chunk { kind, data, raw }, end))
         })();
         match result {
             Ok((chunk, end)) => {
@@ -61,6 +63,29 @@ fn chunks(bytes: &[u8]) -> impl Iterator<Item = Result<Chunk<'_>>> {
             }
         }
     })
+}
+
+/// The image data stream, chunk by chunk.
+fn idat(png: &[u8]) -> impl Iterator<Item = &[u8]> {
+    chunks(png)
+        .filter_map(Result::ok)
+        .filter(|c| &c.kind == b"IDAT")
+        .map(|c| c.data)
+}
+
+/// Appends a chunk: length, type, data and CRC.
+fn write_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) -> Result<()> {
+    let len = u32::try_from(data.len())
+        .ok()
+        .filter(|&len| len <= i32::MAX as u32)
+        .ok_or_else(|| malformed(format!("a {} byte chunk is over 2^31-1", data.len())))?;
+    let start = out.len();
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out[start + 4..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+    Ok(())
 }
 
 fn be32(data: &[u8], at: usize) -> Result<u32> {
@@ -278,10 +303,9 @@ pub(super) fn optimize(
         Err(e) => return Ok(Attempt::unchanged(format!("png: oxipng declined: {e}"))),
     };
     if effort == Effort::Search && !animated {
-        let search = Search::for_image(header.total_pixels);
         let fresh = recoded(bytes, &best);
         if let Some((smaller, strategy)) =
-            search::refilter(&best, fresh, header.total_pixels, &search, deadline)?
+            search::refilter(&best, fresh, header.total_pixels, deadline)?
         {
             best = smaller;
             actions.push(format!("png: filter search chose {strategy:?}"));
@@ -299,13 +323,7 @@ pub(super) fn optimize(
 /// Whether oxipng wrote a new image data stream rather than keeping the input's (perhaps in
 /// differently split chunks).
 fn recoded(input: &[u8], output: &[u8]) -> bool {
-    let stream = |png| {
-        chunks(png)
-            .filter_map(Result::ok)
-            .filter(|c| &c.kind == b"IDAT")
-            .flat_map(|c| c.data.iter().copied())
-    };
-    !stream(input).eq(stream(output))
+    !idat(input).flatten().eq(idat(output).flatten())
 }
 
 /// Writes back an `eXIf` chunk holding only the orientation, when the input had one.
@@ -328,11 +346,7 @@ fn keep_orientation(input: &[u8], mut output: Vec<u8>) -> Result<Vec<u8>> {
     }
     // After the signature (8) and IHDR (25 bytes).
     let mut chunk = Vec::new();
-    chunk.extend_from_slice(&(exif.len() as u32).to_be_bytes());
-    chunk.extend_from_slice(b"eXIf");
-    chunk.extend_from_slice(&exif);
-    let crc = crc32fast::hash(&chunk[4..]);
-    chunk.extend_from_slice(&crc.to_be_bytes());
+    write_chunk(&mut chunk, b"eXIf", &exif)?;
     output.splice(33..33, chunk);
     Ok(output)
 }

@@ -10,39 +10,27 @@ use rayon::prelude::*;
 
 use super::deflate::zlib;
 use super::filter::{self, Rows, Strategy};
-use super::{chunks, malformed};
+use super::{chunks, idat, malformed, write_chunk};
 use crate::error::Result;
 use crate::pipeline::{Deadline, room_for, zeroed};
-
-/// How a search is run.
-#[derive(Debug, Clone)]
-pub(super) struct Search {
-    /// The strategies tried, each ranked by a deflate at `RANK_LEVEL`.
-    pub strategies: Vec<Strategy>,
-    /// How many of the best-ranked strategies are deflated at `FINAL_LEVEL`.
-    pub finalists: usize,
-}
 
 /// libdeflate's lazy matching: fast enough to deflate every strategy. It ranks well but not
 /// perfectly against the final level, hence more than one finalist.
 const RANK_LEVEL: i32 = 8;
 /// libdeflate's strongest level (near-optimal parsing).
 const FINAL_LEVEL: i32 = 12;
+/// How many of the best-ranked strategies are deflated at `FINAL_LEVEL`: one per core on the
+/// two-core machines this is tuned for; a fixed number keeps output the same everywhere.
+const FINALISTS: usize = 2;
 /// Below this many pixels the brute-force strategy is skipped: its per-row deflates cost a
 /// fixed setup each, more than the whole search on a small image, for a few bytes at most.
 const BRUTE_MIN_PIXELS: u64 = 128 * 128;
 
-impl Search {
-    /// Every strategy (the brute-force one from `BRUTE_MIN_PIXELS`), two finalists: one per
-    /// core on the two-core machines this is tuned for; a fixed number keeps output the same
-    /// everywhere.
-    pub fn for_image(pixels: u64) -> Self {
-        let brute = (pixels >= BRUTE_MIN_PIXELS).then_some(Strategy::Brute { lines: 3, level: 1 });
-        Self {
-            strategies: Strategy::HEURISTIC.into_iter().chain(brute).collect(),
-            finalists: 2,
-        }
-    }
+/// The strategies tried on an image of `pixels`: every one, the brute-force one only from
+/// `BRUTE_MIN_PIXELS`.
+fn strategies(pixels: u64) -> Vec<Strategy> {
+    let brute = (pixels >= BRUTE_MIN_PIXELS).then_some(Strategy::Brute { lines: 3, level: 1 });
+    Strategy::HEURISTIC.into_iter().chain(brute).collect()
 }
 
 /// The image's unfiltered rows, or `None` for what the search does not handle (interlaced,
@@ -78,7 +66,6 @@ pub(super) fn refilter(
     png: &[u8],
     fresh: bool,
     pixels: u64,
-    search: &Search,
     deadline: &Deadline,
 ) -> Result<Option<(Vec<u8>, Strategy)>> {
     let Some((data, stride, bpp)) = raw_rows(png, pixels)? else {
@@ -89,10 +76,10 @@ pub(super) fn refilter(
         stride,
         bpp,
     };
+    let strategies = strategies(pixels);
     // The best-ranked strategies so far with their filtered rows: (size, index, rows).
     let best: Mutex<Vec<(usize, usize, Vec<u8>)>> = Mutex::new(Vec::new());
-    search
-        .strategies
+    strategies
         .par_iter()
         .enumerate()
         .with_max_len(1)
@@ -103,13 +90,13 @@ pub(super) fn refilter(
             let mut best = best.lock().unwrap_or_else(PoisonError::into_inner);
             best.push((size, index, filtered));
             best.sort_by_key(|(size, index, _)| (*size, *index));
-            best.truncate(search.finalists);
+            best.truncate(FINALISTS);
             Ok(())
         })?;
     let finalists = best.into_inner().unwrap_or_else(PoisonError::into_inner);
     // The input's own stream already holds one filtering at its level; skip deflating it again.
     let current = fresh
-        .then(|| image_data(png, data.len() + data.len() / stride.max(1)))
+        .then(|| image_data(png, data.len() / stride * (stride + 1)))
         .flatten();
     let winner = finalists
         .par_iter()
@@ -126,18 +113,12 @@ pub(super) fn refilter(
         return Ok(None);
     };
     let output = replace_idat(png, &stream)?;
-    Ok((output.len() < png.len()).then(|| (output, search.strategies[index])))
+    Ok((output.len() < png.len()).then(|| (output, strategies[index])))
 }
 
 /// The inflated IDAT stream of `png` when it is `len` bytes long.
 fn image_data(png: &[u8], len: usize) -> Option<Vec<u8>> {
-    let mut stream = Vec::new();
-    for chunk in chunks(png) {
-        let chunk = chunk.ok()?;
-        if &chunk.kind == b"IDAT" {
-            stream.extend_from_slice(chunk.data);
-        }
-    }
+    let stream = idat(png).collect::<Vec<_>>().concat();
     let mut out = vec![0; len];
     let written = Decompressor::new()
         .zlib_decompress(&stream, &mut out)
@@ -150,26 +131,14 @@ fn replace_idat(png: &[u8], stream: &[u8]) -> Result<Vec<u8>> {
     let mut out = room_for(png.len())?;
     out.extend_from_slice(&png[..8]);
     let mut written = false;
-    let mut at = 8;
     for chunk in chunks(png) {
         let chunk = chunk?;
-        let end = at + 12 + chunk.data.len();
-        if &chunk.kind == b"IDAT" {
-            if !written {
-                let len =
-                    u32::try_from(stream.len()).map_err(|_| malformed("image data over 4 GiB"))?;
-                let start = out.len();
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(b"IDAT");
-                out.extend_from_slice(stream);
-                let crc = crc32fast::hash(&out[start + 4..]);
-                out.extend_from_slice(&crc.to_be_bytes());
-                written = true;
-            }
-        } else {
-            out.extend_from_slice(&png[at..end]);
+        if &chunk.kind != b"IDAT" {
+            out.extend_from_slice(chunk.raw);
+        } else if !written {
+            write_chunk(&mut out, b"IDAT", stream)?;
+            written = true;
         }
-        at = end;
     }
     Ok(out)
 }
@@ -215,9 +184,12 @@ mod tests {
             .collect();
         let input = plain_png(width, height, &data);
         let deadline = Deadline::new(None);
-        let search = Search::for_image(u64::from(width * height));
-        assert_eq!(search.strategies.len(), 10, "brute force included");
-        let (output, strategy) = refilter(&input, false, 19_200, &search, &deadline)
+        assert_eq!(
+            strategies(u64::from(width * height)).len(),
+            10,
+            "brute force included"
+        );
+        let (output, strategy) = refilter(&input, false, 19_200, &deadline)
             .expect("search")
             .expect("a smaller result");
         assert!(
@@ -242,9 +214,8 @@ mod tests {
             &include_bytes!("../../../../corpus/tiny/rgba16_interlaced_should_stay_exact.png")[..],
             &include_bytes!("../../../../corpus/tiny/apng_3frames_should_stay_animated.png")[..],
         ] {
-            let search = Search::for_image(1024);
             assert!(
-                refilter(bytes, false, 1024, &search, &deadline)
+                refilter(bytes, false, 1024, &deadline)
                     .expect("search")
                     .is_none()
             );
