@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use picopic_engine::{Format, Options, optimize};
+use picopic_engine::{Format, Level, Options, optimize};
 
 use crate::common::{color_metadata, corpus, frames, name};
 
@@ -12,6 +12,11 @@ fn check(path: &std::path::Path) -> u64 {
     let result =
         optimize(&input, &Options::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file = name(path);
+    assert!(
+        result.worst() < Level::Error,
+        "{file}: a guard fired: {:?}",
+        result.notes
+    );
     assert!(result.data.len() <= input.len(), "{file}: grew");
     assert_eq!(result.changed, result.data != input, "{file}: changed flag");
     if result.changed {

@@ -1,7 +1,7 @@
 //! The byte-regression gate: output sizes are deterministic, so each corpus file's size per
 //! mode is checked in (`corpus/baseline.json`). A file growing more than 0.5 %, or the total
-//! growing at all, fails. `PICOPIC_BLESS=1 cargo test --workspace corpus_is_never_bigger`
-//! rewrites it.
+//! growing at all, fails, and so does a baseline file or mode the run left out.
+//! `PICOPIC_BLESS=1 cargo test --workspace corpus_is_never_bigger` rewrites it (only `1` does).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +45,15 @@ pub fn compare(base: &Sizes, now: &Sizes) -> Result<Vec<String>, Vec<String>> {
             regressions.push(format!("{mode} total: {total_old} -> {total_new} bytes"));
         }
     }
+    for (mode, files) in base {
+        let Some(run) = now.get(mode) else {
+            regressions.push(format!("{mode}: in the baseline but not run"));
+            continue;
+        };
+        for file in files.keys().filter(|f| !run.contains_key(*f)) {
+            regressions.push(format!("{mode} {file}: in the baseline but not run"));
+        }
+    }
     if regressions.is_empty() {
         Ok(improvements)
     } else {
@@ -52,10 +61,15 @@ pub fn compare(base: &Sizes, now: &Sizes) -> Result<Vec<String>, Vec<String>> {
     }
 }
 
+/// Whether `PICOPIC_BLESS`'s value asks to rewrite the baseline: `1` only.
+fn blessing(value: Option<&str>) -> bool {
+    value == Some("1")
+}
+
 /// Checks `now` against the checked-in baseline, or rewrites it when blessing.
 pub fn check(now: &Sizes) {
     let path = baseline_path();
-    if std::env::var_os("PICOPIC_BLESS").is_some() {
+    if blessing(std::env::var("PICOPIC_BLESS").ok().as_deref()) {
         let value = json!(now);
         std::fs::write(&path, format!("{value:#}\n")).expect("write baseline");
         eprintln!("gate: wrote {}", path.display());
@@ -101,4 +115,13 @@ fn gate_rules() {
         Ok(vec!["lossless a: 1000 -> 999 bytes".to_string()])
     );
     assert!(compare(&base, &sizes(&[("c", 1)])).is_err(), "unknown file");
+    assert!(
+        compare(&base, &sizes(&[("a", 900)])).is_err(),
+        "a baseline file missing from the run"
+    );
+    assert!(compare(&base, &Sizes::new()).is_err(), "a mode missing");
+    assert!(blessing(Some("1")));
+    for value in [None, Some("0"), Some(""), Some("yes")] {
+        assert!(!blessing(value), "{value:?}");
+    }
 }

@@ -8,5 +8,6 @@ mod fuzz_input;
 mod gate;
 mod lambda;
 mod png_kinds;
+mod proxy;
 mod regression;
 mod roundtrip;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use picopic_engine::{Options, optimize};
+use picopic_engine::{Level, Options, optimize};
 use proptest::prelude::*;
 
 use crate::common::frames;
@@ -37,6 +37,7 @@ proptest! {
         let input = encode(width, height, kind, levels, &seed, trns);
         let options = Options::default().with_time_budget(Duration::from_millis(50));
         let out = optimize(&input, &options).expect("optimizes");
+        prop_assert!(out.worst() < Level::Error, "a guard fired: {:?}", out.notes);
         prop_assert!(out.data.len() <= input.len());
         prop_assert_eq!(frames(&input), frames(&out.data));
     }

@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_animation_pixels: u64,
     /// Most metadata (ICC, EXIF, XMP, text), in bytes after inflating. Default: 4 MiB.
     pub max_metadata_bytes: u64,
+    /// Most memory one call may need, as estimated from the header before decoding: the
+    /// input, plus the decoded pixels times the copies the engine holds at once for that
+    /// format. Set it from the memory the caller can give one image. Default: 8 GiB.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -32,6 +36,7 @@ impl Default for Limits {
             max_frames: 1000,
             max_animation_pixels: 256_000_000,
             max_metadata_bytes: 4 << 20,
+            max_memory_bytes: 8 << 30,
         }
     }
 }
@@ -52,6 +57,8 @@ pub enum Limit {
     AnimationPixels,
     /// [`Limits::max_metadata_bytes`].
     MetadataBytes,
+    /// [`Limits::max_memory_bytes`].
+    Memory,
 }
 
 impl fmt::Display for Limit {
@@ -63,6 +70,7 @@ impl fmt::Display for Limit {
             Self::Frames => "frame count",
             Self::AnimationPixels => "animation pixel count",
             Self::MetadataBytes => "metadata size",
+            Self::Memory => "memory",
         })
     }
 }
@@ -82,6 +90,9 @@ pub(crate) struct Header {
     pub total_pixels: u64,
     /// Metadata bytes, inflated where the format compresses them.
     pub metadata_bytes: u64,
+    /// Bytes per pixel of the engine's decode (channels times 1 or 2 bytes a sample); 0 for
+    /// a format the engine does not decode.
+    pub bytes_per_pixel: u8,
 }
 
 impl Header {
@@ -107,11 +118,22 @@ impl Header {
     pub fn pixels(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
     }
+
+    /// Bytes of one decode of every frame.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.total_pixels
+            .saturating_mul(u64::from(self.bytes_per_pixel))
+    }
 }
 
 impl Limits {
     pub(crate) fn check_input(&self, len: usize) -> Result<()> {
         exceeds(Limit::InputBytes, len as u64, self.max_input_bytes)
+    }
+
+    /// Checks the estimated peak memory of one call.
+    pub(crate) fn check_memory(&self, bytes: u64) -> Result<()> {
+        exceeds(Limit::Memory, bytes, self.max_memory_bytes)
     }
 
     pub(crate) fn check_metadata(&self, bytes: u64) -> Result<()> {
@@ -140,6 +162,7 @@ impl Limits {
             ("max_dimension", self.max_dimension.into()),
             ("max_frames", self.max_frames),
             ("max_animation_pixels", self.max_animation_pixels),
+            ("max_memory_bytes", self.max_memory_bytes),
         ];
         match fields.iter().find(|(_, value)| *value == 0) {
             Some((name, _)) => Err(Error::InvalidOption(format!(

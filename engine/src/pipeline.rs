@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use crate::codecs;
 use crate::error::{Error, Result};
 use crate::format::{Format, detect};
-use crate::guard::same_frames;
+use crate::guard::{Frame, same_frames};
+use crate::limits::Limits;
 use crate::options::Options;
 
 /// How much a note matters.
@@ -104,9 +105,14 @@ pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
 
 /// Optimizes one image held in memory.
 ///
-/// The format comes from the bytes; limits are checked against the header before any pixel
-/// buffer exists; the input is decoded (so damaged files fail here); then the codec's
-/// candidate must be smaller and decode to the same pixels, or the input is returned.
+/// The format comes from the bytes; limits, the estimated peak memory included, are checked
+/// against the header before any pixel buffer exists; the input is decoded (so damaged files
+/// fail here); then the codec's candidate must be smaller and decode to the same pixels, or
+/// the input is returned.
+///
+/// Past [`Options::deadline`] the call fails with [`Error::Deadline`], unless the codec has
+/// already made a candidate: that one is still checked and, when it passes, returned with a
+/// warning note.
 ///
 /// # Errors
 /// [`Error::UnsupportedFormat`], [`Error::LimitExceeded`], [`Error::Decode`] for inputs the
@@ -119,50 +125,83 @@ pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
     let format = detect(input)?;
     let header = codecs::probe(format, input, limits)?;
     limits.check(&header)?;
+    limits.check_memory(codecs::peak_memory(format, &header, input.len()))?;
     let frames = codecs::decode(format, input, limits)?;
     deadline.check()?;
-    let unchanged = |notes: Vec<Note>| Optimized {
+    let attempt = codecs::optimize(
+        format,
+        input,
+        &header,
+        frames.as_deref().unwrap_or_default(),
+        options,
+        &deadline,
+    )?;
+    let mut notes = info(attempt.actions);
+    if deadline.check().is_err() {
+        if attempt.data.is_none() {
+            deadline.check()?;
+        }
+        notes.push(note(
+            Level::Warn,
+            "deadline passed; the best candidate found by then is checked and kept",
+        ));
+    }
+    let Some(frames) = frames else {
+        return Ok(unchanged(input, format, notes));
+    };
+    Ok(settle(input, format, &frames, attempt.data, notes, limits))
+}
+
+/// The input as the result.
+fn unchanged(input: &[u8], format: Format, notes: Vec<Note>) -> Optimized {
+    Optimized {
         data: input.to_vec(),
         format_in: format,
         format_out: format,
         changed: false,
         notes,
-    };
-    let Some(frames) = frames else {
-        let attempt = codecs::optimize(format, input, &header, &[], options, &deadline)?;
-        return Ok(unchanged(info(attempt.actions)));
-    };
-    let attempt = codecs::optimize(format, input, &header, &frames, options, &deadline)?;
-    deadline.check()?;
-    let mut notes = info(attempt.actions);
-    let Some(candidate) = attempt.data.filter(|c| c.len() < input.len()) else {
+    }
+}
+
+/// The guards: `candidate` is the result only when it is smaller than `input` and decodes to
+/// `frames`, the input's pixels; otherwise the input comes back, with an error note when a
+/// guard caught a bad candidate.
+fn settle(
+    input: &[u8],
+    format: Format,
+    frames: &[Frame],
+    candidate: Option<Vec<u8>>,
+    mut notes: Vec<Note>,
+    limits: &Limits,
+) -> Optimized {
+    let Some(candidate) = candidate.filter(|c| c.len() < input.len()) else {
         notes.push(note(Level::Info, "no smaller encoding found; input kept"));
-        return Ok(unchanged(notes));
+        return unchanged(input, format, notes);
     };
     let format_out = detect(&candidate).unwrap_or(format);
     let verdict = codecs::decode(format_out, &candidate, limits)
-        .map(|decoded| decoded.is_some_and(|d| same_frames(&frames, &d)));
+        .map(|decoded| decoded.is_some_and(|d| same_frames(frames, &d)));
     match verdict {
-        Ok(true) => Ok(Optimized {
+        Ok(true) => Optimized {
             data: candidate,
             format_in: format,
             format_out,
             changed: true,
             notes,
-        }),
+        },
         Ok(false) => {
             notes.push(note(
                 Level::Error,
                 "guard: output pixels differ from input; input kept",
             ));
-            Ok(unchanged(notes))
+            unchanged(input, format, notes)
         }
         Err(e) => {
             notes.push(note(
                 Level::Error,
                 format!("guard: output does not decode ({e}); input kept"),
             ));
-            Ok(unchanged(notes))
+            unchanged(input, format, notes)
         }
     }
 }
@@ -176,4 +215,176 @@ fn note(level: Level, message: impl Into<String>) -> Note {
 
 fn info(actions: Vec<String>) -> Vec<Note> {
     actions.into_iter().map(|a| note(Level::Info, a)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG of `frames` (each `data` with its delay numerator, in tenths of a second), with
+    /// a comment of `padding` bytes so that a re-encode without it is smaller.
+    fn png(
+        size: (u32, u32),
+        color: png::ColorType,
+        depth: png::BitDepth,
+        frames: &[(&[u8], u16)],
+        padding: usize,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, size.0, size.1);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if padding > 0 {
+            encoder
+                .add_text_chunk("Comment".into(), "x".repeat(padding))
+                .unwrap();
+        }
+        if frames.len() > 1 {
+            encoder.set_animated(frames.len() as u32, 0).unwrap();
+        }
+        let mut writer = encoder.write_header().unwrap();
+        for (data, delay) in frames {
+            if frames.len() > 1 {
+                writer.set_frame_delay(*delay, 10).unwrap();
+            }
+            writer.write_image_data(data).unwrap();
+        }
+        writer.finish().unwrap();
+        out
+    }
+
+    /// `settle` on a candidate made from `bad` frames, and on one made from the input's own
+    /// frames as a control: the control must pass, the bad one must come back as the input
+    /// with an error note.
+    fn injected(
+        size: (u32, u32),
+        color: png::ColorType,
+        depth: png::BitDepth,
+        good: &[(&[u8], u16)],
+        bad: &[(&[u8], u16)],
+    ) {
+        let input = png(size, color, depth, good, 4096);
+        let limits = Limits::default();
+        let format = detect(&input).unwrap();
+        let frames = codecs::decode(format, &input, &limits).unwrap().unwrap();
+        let control = png(size, color, depth, good, 0);
+        let passed = settle(&input, format, &frames, Some(control), Vec::new(), &limits);
+        assert!(passed.changed, "{:?}", passed.notes);
+        assert!(passed.worst() < Level::Error);
+
+        let candidate = png(size, color, depth, bad, 0);
+        assert!(candidate.len() < input.len());
+        let caught = settle(
+            &input,
+            format,
+            &frames,
+            Some(candidate),
+            Vec::new(),
+            &limits,
+        );
+        assert!(!caught.changed);
+        assert_eq!(caught.data, input);
+        assert_eq!(caught.worst(), Level::Error, "{:?}", caught.notes);
+    }
+
+    #[test]
+    fn a_changed_sixteen_bit_low_byte_is_caught() {
+        let good: Vec<u8> = (0..4 * 4 * 8).map(|i| (i * 7) as u8).collect();
+        let mut bad = good.clone();
+        bad[13] ^= 1; // the low byte of pixel 1's green sample
+        injected(
+            (4, 4),
+            png::ColorType::Rgba,
+            png::BitDepth::Sixteen,
+            &[(&good, 1)],
+            &[(&bad, 1)],
+        );
+    }
+
+    #[test]
+    fn a_different_colour_under_alpha_zero_is_caught() {
+        let good: Vec<u8> = (0..4 * 4 * 4)
+            .map(|i| if i % 4 == 3 { 0 } else { (i * 5) as u8 })
+            .collect();
+        let mut bad = good.clone();
+        bad[4] = bad[4].wrapping_add(1); // red of a fully transparent pixel
+        injected(
+            (4, 4),
+            png::ColorType::Rgba,
+            png::BitDepth::Eight,
+            &[(&good, 1)],
+            &[(&bad, 1)],
+        );
+    }
+
+    #[test]
+    fn a_changed_frame_delay_is_caught() {
+        let a: Vec<u8> = (0..8 * 8 * 3).map(|i| i as u8).collect();
+        let b: Vec<u8> = a.iter().map(|v| v.wrapping_mul(3)).collect();
+        injected(
+            (8, 8),
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            &[(&a, 1), (&b, 1)],
+            &[(&a, 1), (&b, 2)],
+        );
+    }
+
+    #[test]
+    fn an_undecodable_candidate_is_caught() {
+        let data: Vec<u8> = (0..16 * 3).map(|i| i as u8).collect();
+        let input = png(
+            (4, 4),
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            &[(&data, 1)],
+            4096,
+        );
+        let limits = Limits::default();
+        let frames = codecs::decode(Format::Png, &input, &limits)
+            .unwrap()
+            .unwrap();
+        let mut broken = png(
+            (4, 4),
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            &[(&data, 1)],
+            0,
+        );
+        let at = broken.len() - 20;
+        broken[at] ^= 0xFF; // inside the IDAT, so its CRC fails
+        let caught = settle(
+            &input,
+            Format::Png,
+            &frames,
+            Some(broken),
+            Vec::new(),
+            &limits,
+        );
+        assert_eq!((caught.changed, caught.worst()), (false, Level::Error));
+    }
+
+    #[test]
+    fn the_memory_estimate_refuses_before_decoding() {
+        let data = vec![0u8; 64 * 64 * 8];
+        let input = png(
+            (64, 64),
+            png::ColorType::Rgba,
+            png::BitDepth::Sixteen,
+            &[(&data, 1)],
+            0,
+        );
+        let mut options = Options::default();
+        options.limits.max_memory_bytes = 64 * 64 * 8;
+        match optimize(&input, &options) {
+            Err(Error::LimitExceeded {
+                limit: crate::Limit::Memory,
+                actual,
+                ..
+            }) => assert!(actual >= 64 * 64 * 8 * 2, "{actual}"),
+            other => panic!("{other:?}"),
+        }
+        options.limits.max_memory_bytes = 64 << 20;
+        assert!(optimize(&input, &options).is_ok());
+    }
 }

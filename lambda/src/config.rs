@@ -19,6 +19,18 @@ pub struct Config {
     pub allowed_origin: Option<String>,
     /// `PICOPIC_S3_ENDPOINT`: an S3-compatible endpoint, addressed path-style.
     pub s3_endpoint: Option<String>,
+    /// `PICOPIC_S3_TIMEOUT_SECS`: how long one S3 attempt may wait for an answer; a connect
+    /// may take 2 s at most, and each call makes at most 3 attempts. Default: 5.
+    pub s3_timeout: Duration,
+    /// `PICOPIC_MAX_CONCURRENT`: optimizations run at once; default: the available cores
+    /// (one in Lambda).
+    pub max_concurrent: usize,
+    /// `PICOPIC_MAX_QUEUE`: requests that may wait for one; past it, 503 at once. Default: 256.
+    pub max_queue: usize,
+    /// `PICOPIC_MEMORY_MB`, else Lambda's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`: the memory the
+    /// process may use, in MiB. The engine's memory limit per image follows from it; none
+    /// leaves the engine's default.
+    pub memory_mb: Option<u64>,
 }
 
 /// A configuration variable with a bad value.
@@ -103,6 +115,25 @@ impl Config {
             max_age: Duration::from_secs(number("PICOPIC_MAX_AGE_SECS", 5, week)?),
             allowed_origin: text("PICOPIC_ALLOWED_ORIGIN"),
             s3_endpoint: s3_endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            s3_timeout: Duration::from_secs(number("PICOPIC_S3_TIMEOUT_SECS", 5, 60)?),
+            // A Lambda instance serves one request at a time.
+            max_concurrent: number(
+                "PICOPIC_MAX_CONCURRENT",
+                if lambda {
+                    1
+                } else {
+                    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+                },
+                1024,
+            )? as usize,
+            max_queue: number("PICOPIC_MAX_QUEUE", 256, 1 << 20)? as usize,
+            memory_mb: match text("PICOPIC_MEMORY_MB") {
+                Some(_) => Some(number("PICOPIC_MEMORY_MB", 0, 1 << 20)?),
+                None if text("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").is_some() => {
+                    Some(number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, 1 << 20)?)
+                }
+                None => None,
+            },
         })
     }
 }
@@ -152,5 +183,16 @@ mod tests {
         assert_eq!(e.name, "PICOPIC_BUCKET");
         let e = with(&[("PICOPIC_S3_ENDPOINT", "localhost:9000")], false).unwrap_err();
         assert_eq!(e.name, "PICOPIC_S3_ENDPOINT");
+        let e = with(&[("PICOPIC_MEMORY_MB", "-1")], false).unwrap_err();
+        assert_eq!(e.name, "PICOPIC_MEMORY_MB");
+    }
+
+    #[test]
+    fn memory_comes_from_lambda_unless_set() {
+        assert_eq!(with(&[], false).unwrap().memory_mb, None);
+        let lambda = [("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")];
+        assert_eq!(with(&lambda, false).unwrap().memory_mb, Some(1024));
+        let both = [lambda[0], ("PICOPIC_MEMORY_MB", "512")];
+        assert_eq!(with(&both, false).unwrap().memory_mb, Some(512));
     }
 }

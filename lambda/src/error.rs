@@ -1,7 +1,7 @@
 //! JSON error answers and the mapping from engine errors to HTTP statuses.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use picopic_engine::{Error, Limit};
 use serde_json::json;
@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What the client is told.
     pub message: String,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,6 +23,19 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503: every slot is busy and the queue is full; the upload is left as it is.
+    #[must_use]
+    pub fn busy() -> Self {
+        Self {
+            retry_after: Some(2),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is busy; try again shortly.",
+            )
         }
     }
 
@@ -42,7 +57,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"message": self.message}))).into_response()
+        let mut response = (self.status, Json(json!({"message": self.message}))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -84,10 +105,13 @@ pub fn from_engine(error: &Error) -> (ApiError, bool) {
             true,
         ),
         Error::Deadline(_) => (
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Optimization took too long; try again later.",
-            ),
+            ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Optimization took too long; try again later.",
+                )
+            },
             false,
         ),
         _ => (

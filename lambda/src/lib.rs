@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod local;
 pub mod presign;
+pub mod queue;
 pub mod routes;
 pub mod store;
 

@@ -3,9 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -70,6 +73,27 @@ pub async fn start_embedded_s3(data_dir: &Path, addr: SocketAddr) -> std::io::Re
     Ok(EmbeddedS3 { endpoint, task })
 }
 
+/// Each S3 call: 2 s to connect, `s3_timeout` for an answer to start and twice that for a
+/// whole attempt, three attempts within eight times it.
+fn timeouts(config: &Config) -> TimeoutConfig {
+    let answer = config.s3_timeout;
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .read_timeout(answer)
+        .operation_attempt_timeout(answer * 2)
+        .operation_timeout(answer * 8)
+        .build()
+}
+
+/// The SDK's standard mode (retries throttling, 5xx and connection errors), three attempts,
+/// backing off from 200 ms: a person is waiting.
+fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(2))
+}
+
 /// A store on an S3-compatible endpoint with explicit credentials (path-style addressing).
 #[must_use]
 pub fn endpoint_store(
@@ -86,6 +110,8 @@ pub fn endpoint_store(
         .force_path_style(true)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .credentials_provider(provider.clone())
+        .timeout_config(timeouts(config))
+        .retry_config(retries())
         .build();
     let url = format!("{endpoint}/{}", config.bucket);
     Store::new(
@@ -111,7 +137,9 @@ pub async fn aws_store(config: &Config) -> Result<Store, String> {
     let provider = sdk
         .credentials_provider()
         .ok_or("no AWS credentials configured")?;
-    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .timeout_config(timeouts(config))
+        .retry_config(retries());
     let url = match &config.s3_endpoint {
         Some(endpoint) => {
             s3 = s3.endpoint_url(endpoint).force_path_style(true);

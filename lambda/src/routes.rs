@@ -1,6 +1,7 @@
 //! The router: `GET /upload-url` and `GET /download-url/{key}`, the same for Lambda and local.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -17,12 +18,17 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::error::{ApiError, from_engine};
 use crate::presign::{Upload, presign_post};
+use crate::queue::Queue;
 use crate::store::{Fetched, Store};
 
 /// Metadata names written on optimized objects.
 const OPTIMIZED: &str = "picopic-optimized";
 const BYTES_IN: &str = "picopic-bytes-in";
 const FORMAT: &str = "picopic-format";
+
+/// The options of every result (the service runs the engine's defaults, lossless), as named
+/// in result keys.
+const RESULT_OPTIONS: &str = "lossless";
 
 /// Effort budget per upload: uploads are small and a person waits for the answer.
 const ENGINE_BUDGET: Duration = Duration::from_secs(3);
@@ -37,6 +43,8 @@ pub struct App {
     store: Store,
     engine: Options,
     locks: KeyLocks,
+    queue: Queue,
+    optimizations: AtomicU64,
 }
 
 impl App {
@@ -47,13 +55,47 @@ impl App {
             .with_time_budget(ENGINE_BUDGET)
             .with_deadline(ENGINE_DEADLINE);
         engine.limits.max_input_bytes = config.max_upload_bytes;
+        if let Some(mb) = config.memory_mb {
+            engine.limits.max_memory_bytes = memory_per_image(mb, config.max_concurrent);
+        }
         Self {
+            queue: Queue::new(config.max_concurrent, config.max_queue),
             config,
             store,
             engine,
             locks: KeyLocks::default(),
+            optimizations: AtomicU64::new(0),
         }
     }
+
+    /// How many optimizations this process has started.
+    #[must_use]
+    pub fn optimizations(&self) -> u64 {
+        self.optimizations.load(Ordering::Relaxed)
+    }
+
+    /// Requests waiting for an optimization slot.
+    #[must_use]
+    pub fn waiting(&self) -> usize {
+        self.queue.waiting()
+    }
+
+    /// The engine's settings for every upload.
+    #[must_use]
+    pub fn engine(&self) -> &Options {
+        &self.engine
+    }
+}
+
+/// Memory the process keeps for itself: the runtime, the SDK, and the upload and result
+/// buffers of the request.
+const PROCESS_MIB: u64 = 96;
+
+/// The engine's memory limit for one image in a process of `mb` MiB running `slots`
+/// optimizations at once: three quarters of it, less what the process keeps for itself,
+/// shared between the slots.
+fn memory_per_image(mb: u64, slots: usize) -> u64 {
+    ((mb * 3 / 4).saturating_sub(PROCESS_MIB).max(1) << 20) / slots.max(1) as u64
 }
 
 /// One async lock a key, so concurrent calls for one upload optimize it once.
@@ -152,12 +194,39 @@ async fn download_url(
     if !is_key(&key) {
         return Err(ApiError::missing());
     }
+    // Ages count from the request's arrival: waiting for a slot never makes an upload stale.
+    let arrived = SystemTime::now();
+    let Some(_slot) = app.queue.enter().await else {
+        tracing::warn!(key, "queue full; turned away");
+        return Err(ApiError::busy());
+    };
     let lock = app.locks.get(&key);
     let _guard = lock.lock().await;
     let storage = |e: crate::store::StoreError| {
         tracing::error!(error = %e, key, "S3 failure");
         ApiError::storage()
     };
+    let stale = |written: SystemTime| {
+        arrived
+            .duration_since(written)
+            .is_ok_and(|age| age > app.config.max_age)
+    };
+    let result_key = result_key(&key);
+    if let Some(done) = app.store.head(&result_key).await.map_err(storage)? {
+        if stale(done.last_modified) {
+            app.store.delete(&result_key).await.map_err(storage)?;
+            app.store.delete(&key).await.map_err(storage)?;
+            tracing::info!(key, "stale result deleted");
+            return Err(ApiError::missing());
+        }
+        let format = done.metadata.get(FORMAT).cloned().unwrap_or_default();
+        let bytes_in = done
+            .metadata
+            .get(BYTES_IN)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        return answer(&app, &result_key, &format, bytes_in, done.length, false).await;
+    }
     let limit = app.config.max_upload_bytes;
     let object = match app.store.get(&key, limit).await.map_err(storage)? {
         None => return Err(ApiError::missing()),
@@ -168,33 +237,14 @@ async fn download_url(
         }
         Some(Fetched::Object(object)) => object,
     };
-    let age = SystemTime::now()
-        .duration_since(object.last_modified)
-        .unwrap_or_default();
-    if age > app.config.max_age {
+    if stale(object.last_modified) {
         app.store.delete(&key).await.map_err(storage)?;
-        tracing::info!(key, age_secs = age.as_secs(), "stale upload deleted");
+        tracing::info!(key, "stale upload deleted");
         return Err(ApiError::missing());
-    }
-    if object.metadata.get(OPTIMIZED).is_some_and(|v| v == "true") {
-        let format = object.metadata.get(FORMAT).cloned().unwrap_or_default();
-        let bytes_in: u64 = object
-            .metadata
-            .get(BYTES_IN)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        return answer(
-            &app,
-            &key,
-            &format,
-            bytes_in,
-            object.data.len() as u64,
-            false,
-        )
-        .await;
     }
     let bytes_in = object.data.len() as u64;
     let options = app.engine.clone();
+    app.optimizations.fetch_add(1, Ordering::Relaxed);
     let result = tokio::task::spawn_blocking(move || optimize(&object.data, &options))
         .await
         .map_err(|e| {
@@ -227,7 +277,7 @@ async fn download_url(
         (FORMAT.to_string(), format.name().to_string()),
     ]);
     app.store
-        .put(&key, optimized.data, format.mime(), metadata)
+        .put(&result_key, optimized.data, format.mime(), metadata)
         .await
         .map_err(storage)?;
     tracing::info!(
@@ -238,41 +288,51 @@ async fn download_url(
         changed = optimized.changed,
         "optimized"
     );
-    answer(&app, &key, format.name(), bytes_in, bytes_out, true).await
+    answer(&app, &result_key, format.name(), bytes_in, bytes_out, true).await
+}
+
+/// Where the result of an upload is stored: a key no upload form covers (forms pin the bare
+/// upload key), named by the upload and by the options it was made with.
+fn result_key(key: &str) -> String {
+    format!("optimized/{key}/{RESULT_OPTIONS}")
 }
 
 async fn answer(
     app: &App,
-    key: &str,
+    result_key: &str,
     format: &str,
     bytes_in: u64,
     bytes_out: u64,
     optimized_now: bool,
 ) -> Result<Response, ApiError> {
-    let extension = extension(format);
+    let format = known_format(format).ok_or_else(|| {
+        tracing::error!(result_key, format, "stored result has no known format");
+        ApiError::storage()
+    })?;
     let url = app
         .store
         .presign_get(
-            key,
+            result_key,
             app.config.download_url_ttl,
-            &format!("optimized.{extension}"),
+            &format!("optimized.{}", format.extension()),
+            format.mime(),
         )
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, key, "presigning failed");
+            tracing::error!(error = %e, result_key, "presigning failed");
             ApiError::storage()
         })?;
     Ok(Json(json!({
         "url": url,
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
-        "format": format,
+        "format": format.name(),
         "optimized_now": optimized_now,
     }))
     .into_response())
 }
 
-fn extension(format: &str) -> &'static str {
+fn known_format(name: &str) -> Option<Format> {
     [
         Format::Png,
         Format::Apng,
@@ -282,8 +342,7 @@ fn extension(format: &str) -> &'static str {
         Format::Avif,
     ]
     .into_iter()
-    .find(|f| f.name() == format)
-    .map_or("bin", Format::extension)
+    .find(|f| f.name() == name)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
@@ -25,6 +26,42 @@ fn failed(operation: &'static str, error: impl std::error::Error) -> StoreError 
         operation,
         message: DisplayErrorContext(error).to_string(),
     }
+}
+
+/// `Ok` when `error` says the key does not exist: 404, or 403 AccessDenied, which S3 answers
+/// for a missing key to a caller without `s3:ListBucket` (a deploy that lacks it must not turn
+/// every unknown key into a storage failure; the warning names the fix).
+fn missing<E>(
+    operation: &'static str,
+    key: &str,
+    error: SdkError<E, HttpResponse>,
+) -> Result<(), StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    match error.raw_response().map(|r| r.status().as_u16()) {
+        Some(404) => Ok(()),
+        Some(403) if matches!(error.code(), Some("AccessDenied") | None) => {
+            tracing::warn!(
+                key,
+                operation,
+                "S3 denied access; taken as a missing key (grant s3:ListBucket for a 404)"
+            );
+            Ok(())
+        }
+        _ => Err(failed(operation, error)),
+    }
+}
+
+/// An object's metadata, read without its body.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Its size.
+    pub length: u64,
+    /// User metadata (`x-amz-meta-*`, names without the prefix).
+    pub metadata: HashMap<String, String>,
+    /// When it was last written.
+    pub last_modified: SystemTime,
 }
 
 /// An object as read from the bucket.
@@ -137,10 +174,7 @@ impl Store {
         {
             Ok(r) => r,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(failed("GetObject", e)),
+            Err(e) => return missing("GetObject", key, e).map(|()| None),
         };
         let last_modified = response
             .last_modified()
@@ -168,6 +202,35 @@ impl Store {
             metadata,
             last_modified,
         })))
+    }
+
+    /// Reads an object's metadata; `None` when there is no such key.
+    ///
+    /// # Errors
+    /// Any S3 failure but a missing key.
+    pub async fn head(&self, key: &str) -> Result<Option<Head>, StoreError> {
+        let response = match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return missing("HeadObject", key, e).map(|()| None),
+        };
+        Ok(Some(Head {
+            length: response
+                .content_length()
+                .and_then(|l| u64::try_from(l).ok())
+                .unwrap_or(0),
+            metadata: response.metadata().cloned().unwrap_or_default(),
+            last_modified: response
+                .last_modified()
+                .and_then(|t| SystemTime::try_from(*t).ok())
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        }))
     }
 
     /// Writes an object with its content type and user metadata.
@@ -209,7 +272,8 @@ impl Store {
             .map_err(|e| failed("DeleteObject", e))
     }
 
-    /// A presigned GET that downloads as an attachment named `filename`.
+    /// A presigned GET that downloads as an attachment named `filename`, served with
+    /// `content_type` whatever the object's stored type.
     ///
     /// # Errors
     /// Any signing failure.
@@ -218,6 +282,7 @@ impl Store {
         key: &str,
         ttl: Duration,
         filename: &str,
+        content_type: &str,
     ) -> Result<String, StoreError> {
         let config = PresigningConfig::expires_in(ttl).map_err(|e| failed("presign", e))?;
         let request = self
@@ -226,6 +291,7 @@ impl Store {
             .bucket(&self.bucket)
             .key(key)
             .response_content_disposition(format!("attachment; filename={filename}"))
+            .response_content_type(content_type)
             .presigned(config)
             .await
             .map_err(|e| failed("presign", e))?;

@@ -142,6 +142,7 @@ pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
     if header.width == 0 || header.height == 0 || header.frames == 0 {
         return Err(malformed("no frame of non-zero size"));
     }
+    header.bytes_per_pixel = 4;
     Ok(header)
 }
 

@@ -114,6 +114,16 @@ fn after_keyword(data: &[u8], skip: usize) -> &[u8] {
     data.get(start..).unwrap_or_default()
 }
 
+/// Bytes per pixel once decoded with `EXPAND` (palette to RGB, low bit depths to 8, `tRNS`
+/// to an alpha channel), from IHDR; an alpha channel is assumed, as `tRNS` may follow.
+fn decoded_bytes_per_pixel(ihdr: &[u8]) -> u8 {
+    let sample = if ihdr.get(8) == Some(&16) { 2 } else { 1 };
+    match ihdr.get(9) {
+        Some(0 | 4) => 2 * sample,
+        _ => 4 * sample,
+    }
+}
+
 pub(super) fn probe(bytes: &[u8], limits: &Limits) -> Result<Header> {
     let mut header: Option<Header> = None;
     let mut declared_frames = 0u64;
@@ -127,7 +137,9 @@ pub(super) fn probe(bytes: &[u8], limits: &Limits) -> Result<Header> {
                 if width == 0 || height == 0 {
                     return Err(malformed(format!("zero-sized image {width}x{height}")));
                 }
-                header = Some(Header::still(width, height));
+                let mut still = Header::still(width, height);
+                still.bytes_per_pixel = decoded_bytes_per_pixel(chunk.data);
+                header = Some(still);
             }
             b"acTL" => declared_frames = be32(chunk.data, 0)?.into(),
             b"fcTL" => {
@@ -304,11 +316,17 @@ pub(super) fn optimize(
     };
     if effort == Effort::Search && !animated {
         let fresh = recoded(bytes, &best);
-        if let Some((smaller, strategy)) =
-            search::refilter(&best, fresh, header.total_pixels, deadline)?
-        {
-            best = smaller;
-            actions.push(format!("png: filter search chose {strategy:?}"));
+        match search::refilter(&best, fresh, header.total_pixels, deadline) {
+            Ok(Some((smaller, strategy))) => {
+                best = smaller;
+                actions.push(format!("png: filter search chose {strategy:?}"));
+            }
+            Ok(None) => {}
+            // oxipng's result stands; the guard still checks it.
+            Err(Error::Deadline(_)) => {
+                actions.push("png: filter search cut by the deadline".into())
+            }
+            Err(e) => return Err(e),
         }
     }
     if options.metadata == Metadata::Essential {
