@@ -1,13 +1,13 @@
 //! JPEG: lossless transcode with mozjpeg (coefficients kept, progressive scans, optimized
-//! Huffman tables). libjpeg reports errors by calling `error_exit`; ours unwinds, and the
-//! unwinding stops in this file.
+//! Huffman tables), and libjpeg's own decode for the pixel-exact guard, arithmetic coding
+//! included. libjpeg reports errors by calling `error_exit`; ours unwinds, and the unwinding
+//! stops in this file. 12-bit files are checked from their header and kept as they are.
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, c_int, c_ulong, c_void};
-use std::io::Cursor;
+use std::ffi::{CStr, c_int, c_ulong};
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use image::ImageDecoder;
 use mozjpeg_sys as sys;
 
 use super::Attempt;
@@ -17,26 +17,38 @@ use crate::guard::{Frame, Samples};
 use crate::limits::{Header, Limits};
 use crate::metadata::essential_exif;
 use crate::options::{Metadata, Options};
-use crate::pipeline::zeroed;
+use crate::pipeline::{Deadline, zeroed};
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
     Error::decode(Format::Jpeg, reason)
 }
 
-pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
+/// What the frame header (SOF) and the segments before it say.
+struct Sof {
+    /// Bits per sample: 8, or 12 (16 for lossless) which no decoder here reads.
+    precision: u8,
+    width: u32,
+    height: u32,
+    components: u8,
+    arithmetic: bool,
+    metadata: u64,
+}
+
+/// Walks the marker segments up to the frame header. Like libjpeg, skips stray bytes
+/// between segments.
+fn frame_header(bytes: &[u8]) -> Result<Sof> {
     let mut pos = 2;
     let mut metadata = 0u64;
     loop {
         let rest = bytes.get(pos..).unwrap_or_default();
-        let fill = rest.iter().take_while(|&&b| b == 0xFF).count();
-        if fill == 0 {
-            return Err(malformed("expected a marker"));
-        }
+        let junk = rest.iter().take_while(|&&b| b != 0xFF).count();
+        let fill = rest[junk..].iter().take_while(|&&b| b == 0xFF).count();
         let marker = *rest
-            .get(fill)
+            .get(junk + fill)
             .ok_or_else(|| malformed("truncated header"))?;
-        pos += fill + 1;
-        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+        pos += junk + fill + 1;
+        // 0x00 after 0xFF is a stuffed byte, junk too; TEM and RSTn stand alone.
+        if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD7) {
             continue;
         }
         let len = bytes
@@ -49,17 +61,22 @@ pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
             .ok_or_else(|| malformed("a marker segment runs past the end"))?;
         match marker {
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                let dims = segment
-                    .get(1..5)
+                let sof = segment
+                    .get(..6)
                     .ok_or_else(|| malformed("short frame header"))?;
-                let height = u32::from(u16::from_be_bytes([dims[0], dims[1]]));
-                let width = u32::from(u16::from_be_bytes([dims[2], dims[3]]));
+                let height = u32::from(u16::from_be_bytes([sof[1], sof[2]]));
+                let width = u32::from(u16::from_be_bytes([sof[3], sof[4]]));
                 if width == 0 || height == 0 {
                     return Err(malformed(format!("zero-sized frame {width}x{height}")));
                 }
-                let mut header = Header::still(width, height);
-                header.metadata_bytes = metadata;
-                return Ok(header);
+                return Ok(Sof {
+                    precision: sof[0],
+                    width,
+                    height,
+                    components: sof[5],
+                    arithmetic: marker >= 0xC9,
+                    metadata,
+                });
             }
             0xE0..=0xEF | 0xFE => metadata += segment.len() as u64,
             0xDA | 0xD9 => return Err(malformed("no frame header before the scan")),
@@ -69,30 +86,57 @@ pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
     }
 }
 
-pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
-    let mut decoder =
-        image::codecs::jpeg::JpegDecoder::new(Cursor::new(bytes)).map_err(malformed)?;
-    let mut image_limits = image::Limits::default();
-    image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
-    decoder.set_limits(image_limits).map_err(malformed)?;
-    let (width, height) = decoder.dimensions();
-    let channels = decoder.color_type().channel_count();
-    let mut data = zeroed(usize::try_from(decoder.total_bytes()).unwrap_or(usize::MAX))?;
-    decoder.read_image(&mut data).map_err(malformed)?;
-    let samples = Samples::new(channels, false, data);
-    Ok(vec![Frame::still(width, height, samples)])
+pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
+    let sof = frame_header(bytes)?;
+    let mut header = Header::still(sof.width, sof.height);
+    header.metadata_bytes = sof.metadata;
+    if sof.precision == 8 && (1..=4).contains(&sof.components) {
+        // One byte a component: gray, RGB, or CMYK kept as four channels.
+        header.bytes_per_pixel = sof.components;
+    }
+    Ok(header)
 }
 
-pub(super) fn optimize(bytes: &[u8], options: &Options) -> Result<Attempt> {
-    let data = transcode(bytes, options.metadata).map_err(malformed)?;
+/// Decodes with libjpeg to gray, RGB or CMYK (its default output for each colour space).
+/// A file of another precision is only validated from its header: `None`, kept as it is.
+pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Option<Vec<Frame>>> {
+    if frame_header(bytes)?.precision != 8 {
+        return Ok(None);
+    }
+    let mut codec = Codec::new(0, None)?;
+    // SAFETY: the codec's structs are boxed and outlive the call; errors unwind into `run`.
+    codec
+        .run(|codec| unsafe { read_pixels(codec, bytes, limits) })?
+        .map(Some)
+}
+
+pub(super) fn optimize(bytes: &[u8], options: &Options, deadline: &Deadline) -> Result<Attempt> {
+    let sof = frame_header(bytes)?;
+    if sof.precision != 8 {
+        return Ok(Attempt::unchanged(format!(
+            "jpeg: {}-bit, kept as is (the transcoder reads 8-bit only)",
+            sof.precision
+        )));
+    }
+    let mut codec = Codec::new(bytes.len(), Some(deadline))?;
+    // SAFETY: as in `decode`; the deadline outlives the codec.
+    codec.run(|codec| unsafe { transcode(codec, bytes, options.metadata) })?;
+    let mut action =
+        String::from("jpeg: mozjpeg lossless transcode, progressive, optimized Huffman");
+    if sof.arithmetic {
+        action.push_str(" (from arithmetic coding, which browsers cannot show)");
+    }
     Ok(Attempt {
-        data: Some(data),
-        actions: vec!["jpeg: mozjpeg lossless transcode, progressive, optimized Huffman".into()],
+        data: Some(std::mem::take(&mut codec.sink.data)),
+        actions: vec![action],
     })
 }
 
 /// A libjpeg failure carried by the unwinding `error_exit`.
 struct Failure(String);
+
+/// The deadline's error, carried by the unwinding progress monitor.
+struct Overtime(Error);
 
 fn message(cinfo: &mut sys::jpeg_common_struct) -> String {
     let mut buffer = [0u8; 80];
@@ -113,37 +157,184 @@ extern "C-unwind" fn error_exit(cinfo: &mut sys::jpeg_common_struct) {
     resume_unwind(Box::new(Failure(message(cinfo))));
 }
 
-/// Warnings on corrupt data are fatal: a damaged scan must not come back re-encoded.
+/// Warnings on corrupt data are fatal: a damaged scan must not come back re-encoded. Stray
+/// bytes between header segments are the exception: no scan is involved and the transcode
+/// drops them. After a scan has started they may be what is left of a damaged one.
 extern "C-unwind" fn emit_message(cinfo: &mut sys::jpeg_common_struct, level: c_int) {
     // SAFETY: `err` points to our error manager for the life of the codec structs.
-    let code = unsafe { (*cinfo.err).msg_code };
+    let code = unsafe { (*cinfo.err).msg_code } as sys::J_MESSAGE_CODE;
     let benign = [
         sys::JWRN_JFIF_MAJOR,
         sys::JWRN_ADOBE_XFORM,
         sys::JWRN_BOGUS_ICC,
     ];
-    if level < 0 && !benign.contains(&(code as sys::J_MESSAGE_CODE)) {
+    let in_header = cinfo.is_decompressor != 0 && {
+        // SAFETY: a decompressor's `common` is the first field of its decompress struct,
+        // which libjpeg hands us whole (its own code makes the same cast).
+        let src = unsafe { &*std::ptr::from_mut(cinfo).cast::<sys::jpeg_decompress_struct>() };
+        src.input_scan_number == 0
+    };
+    let stray_in_header = code == sys::JWRN_EXTRANEOUS_DATA && in_header;
+    if level < 0 && !benign.contains(&code) && !stray_in_header {
         error_exit(cinfo);
     }
 }
 
-unsafe extern "C" {
-    fn free(ptr: *mut c_void);
+/// libjpeg's progress manager with the deadline behind it; `mgr` comes first, so the
+/// pointer libjpeg holds is also a pointer to the whole.
+#[repr(C)]
+struct Progress {
+    mgr: sys::jpeg_progress_mgr,
+    deadline: *const Deadline,
+}
+
+extern "C-unwind" fn progress_monitor(cinfo: &mut sys::jpeg_common_struct) {
+    // SAFETY: `progress` is only ever set to a boxed `Progress` whose deadline outlives the
+    // codec (see `Codec::create`).
+    let deadline = unsafe { &*(*cinfo.progress.cast::<Progress>()).deadline };
+    if let Err(e) = deadline.check() {
+        resume_unwind(Box::new(Overtime(e)));
+    }
+}
+
+/// Where the compressor writes: a Rust buffer, so an error mid-write leaves nothing to free
+/// by hand. `mgr` comes first, as in `Progress`.
+#[repr(C)]
+struct Sink {
+    mgr: sys::jpeg_destination_mgr,
+    data: Vec<u8>,
+}
+
+impl Sink {
+    /// Points libjpeg at the unused part of `data`, after `used` bytes.
+    fn expose(&mut self, used: usize) {
+        self.mgr.next_output_byte = self.data[used..].as_mut_ptr();
+        self.mgr.free_in_buffer = self.data.len() - used;
+    }
+}
+
+/// # Safety
+/// `cinfo.dest` must be the `mgr` of a live `Sink`, as `Codec::create` sets it.
+unsafe fn sink(cinfo: &mut sys::jpeg_compress_struct) -> &mut Sink {
+    unsafe { &mut *cinfo.dest.cast::<Sink>() }
+}
+
+extern "C-unwind" fn init_destination(cinfo: &mut sys::jpeg_compress_struct) {
+    // SAFETY: installed only on a compressor whose `dest` is our `Sink`.
+    unsafe { sink(cinfo) }.expose(0);
+}
+
+/// The buffer is full: double it.
+extern "C-unwind" fn empty_output_buffer(cinfo: &mut sys::jpeg_compress_struct) -> sys::boolean {
+    // SAFETY: as in `init_destination`.
+    let sink = unsafe { sink(cinfo) };
+    let used = sink.data.len();
+    if sink.data.try_reserve_exact(used.max(4096)).is_err() {
+        resume_unwind(Box::new(Failure(format!(
+            "cannot grow the output past {used} bytes"
+        ))));
+    }
+    sink.data.resize(sink.data.capacity(), 0);
+    sink.expose(used);
+    1
+}
+
+extern "C-unwind" fn term_destination(cinfo: &mut sys::jpeg_compress_struct) {
+    // SAFETY: as in `init_destination`.
+    let sink = unsafe { sink(cinfo) };
+    let written = sink.data.len() - sink.mgr.free_in_buffer;
+    sink.data.truncate(written);
 }
 
 /// Owns the libjpeg structs so they are destroyed on every path, unwinding included.
-struct Codec {
+struct Codec<'d> {
     err: Box<sys::jpeg_error_mgr>,
+    progress: Option<Box<Progress>>,
+    sink: Box<Sink>,
     src: Box<sys::jpeg_decompress_struct>,
     dst: Box<sys::jpeg_compress_struct>,
-    out: *mut u8,
-    out_len: c_ulong,
     created: (bool, bool),
+    deadline: PhantomData<&'d Deadline>,
 }
 
-impl Drop for Codec {
-    fn drop(&mut self) {
-        // SAFETY: each struct is destroyed only if created; the output buffer came from malloc.
+impl<'d> Codec<'d> {
+    /// `room` is the output buffer to start with (the input size: the output is about as big).
+    fn new(room: usize, deadline: Option<&'d Deadline>) -> Result<Self> {
+        let data = zeroed(room.max(4096))?;
+        // SAFETY: all-zero is the documented starting state of these C structs.
+        Ok(unsafe {
+            Self {
+                err: Box::new(std::mem::zeroed()),
+                progress: deadline.map(|deadline| {
+                    Box::new(Progress {
+                        mgr: std::mem::zeroed(),
+                        deadline,
+                    })
+                }),
+                sink: Box::new(Sink {
+                    mgr: std::mem::zeroed(),
+                    data,
+                }),
+                src: Box::new(std::mem::zeroed()),
+                dst: Box::new(std::mem::zeroed()),
+                created: (false, false),
+                deadline: PhantomData,
+            }
+        })
+    }
+
+    /// Runs libjpeg calls, turning the payloads they unwind with back into errors.
+    fn run<T>(&mut self, work: impl FnOnce(&mut Self) -> T) -> Result<T> {
+        catch_unwind(AssertUnwindSafe(|| work(self))).map_err(|payload| {
+            match payload.downcast::<Failure>() {
+                Ok(failure) => malformed(failure.0),
+                Err(payload) => match payload.downcast::<Overtime>() {
+                    Ok(overtime) => overtime.0,
+                    Err(other) => resume_unwind(other),
+                },
+            }
+        })
+    }
+
+    /// Creates the decompressor, and the compressor when `compress`, with our error
+    /// manager and, given a deadline, our progress monitor.
+    ///
+    /// # Safety
+    /// Call once, inside `run`.
+    unsafe fn create(&mut self, compress: bool) {
+        let progress = match self.progress.as_deref_mut() {
+            Some(progress) => {
+                progress.mgr.progress_monitor = Some(progress_monitor);
+                std::ptr::from_mut(progress).cast::<sys::jpeg_progress_mgr>()
+            }
+            None => std::ptr::null_mut(),
+        };
+        // SAFETY: every pointer handed over is to a box the codec owns and outlives libjpeg's
+        // use; `create_*` zero the structs but for `err`, so `progress` is set after.
+        unsafe {
+            sys::jpeg_std_error(&mut self.err);
+            self.err.error_exit = Some(error_exit);
+            self.err.emit_message = Some(emit_message);
+            self.src.common.err = &mut *self.err;
+            sys::jpeg_create_decompress(&mut *self.src);
+            self.created.0 = true;
+            self.src.common.progress = progress;
+            if compress {
+                self.dst.common.err = &mut *self.err;
+                sys::jpeg_create_compress(&mut *self.dst);
+                self.created.1 = true;
+                self.dst.common.progress = progress;
+                self.sink.mgr.init_destination = Some(init_destination);
+                self.sink.mgr.empty_output_buffer = Some(empty_output_buffer);
+                self.sink.mgr.term_destination = Some(term_destination);
+                self.dst.dest = std::ptr::from_mut(&mut *self.sink).cast();
+            }
+        }
+    }
+
+    /// Destroys what was created; libjpeg then frees its memory pools and nulls `mem`.
+    fn destroy(&mut self) {
+        // SAFETY: each struct is destroyed once, and only if created.
         unsafe {
             if self.created.1 {
                 sys::jpeg_destroy_compress(&mut self.dst);
@@ -151,55 +342,60 @@ impl Drop for Codec {
             if self.created.0 {
                 sys::jpeg_destroy_decompress(&mut self.src);
             }
-            if !self.out.is_null() {
-                free(self.out.cast());
+        }
+        self.created = (false, false);
+    }
+}
+
+impl Drop for Codec<'_> {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// # Safety
+/// Inside `Codec::run`, on a fresh codec.
+unsafe fn read_pixels(codec: &mut Codec, bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
+    unsafe {
+        codec.create(false);
+        let src = &mut *codec.src;
+        sys::jpeg_mem_src(src, bytes.as_ptr(), bytes.len() as c_ulong);
+        sys::jpeg_read_header(src, 1);
+        let (width, height) = (src.image_width, src.image_height);
+        limits.check(&Header::still(width, height))?;
+        // Same coefficients, same pixels: no smoothing guessed into unfinished progressions.
+        src.do_block_smoothing = 0;
+        sys::jpeg_start_decompress(src);
+        let channels = u8::try_from(src.output_components)
+            .ok()
+            .filter(|c| (1..=4).contains(c))
+            .ok_or_else(|| malformed(format!("{} components", src.output_components)))?;
+        let stride = src.output_width as usize * usize::from(channels);
+        let len = stride
+            .checked_mul(src.output_height as usize)
+            .ok_or_else(|| malformed("image too large for this machine"))?;
+        let mut data = zeroed(len)?;
+        for row in data.chunks_exact_mut(stride) {
+            let mut rows = [row.as_mut_ptr()];
+            if sys::jpeg_read_scanlines(src, rows.as_mut_ptr(), 1) != 1 {
+                return Err(malformed("scanline missing"));
             }
         }
+        sys::jpeg_finish_decompress(src);
+        let samples = Samples::new(channels, false, data);
+        Ok(vec![Frame::still(
+            src.output_width,
+            src.output_height,
+            samples,
+        )])
     }
 }
 
-fn transcode(bytes: &[u8], metadata: Metadata) -> Result<Vec<u8>, String> {
-    // SAFETY: all-zero is the documented starting state of these C structs.
-    let mut codec = unsafe {
-        Codec {
-            err: Box::new(std::mem::zeroed()),
-            src: Box::new(std::mem::zeroed()),
-            dst: Box::new(std::mem::zeroed()),
-            out: std::ptr::null_mut(),
-            out_len: 0,
-            created: (false, false),
-        }
-    };
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the structs are boxed (they do not move), outlive every libjpeg call, and
-        // libjpeg errors unwind out of here into `catch_unwind`.
-        unsafe { run(&mut codec, bytes, metadata) }
-    }));
-    match result {
-        Ok(()) => {
-            // SAFETY: libjpeg wrote `out_len` bytes at `out`.
-            let data = unsafe { std::slice::from_raw_parts(codec.out, codec.out_len as usize) };
-            Ok(data.to_vec())
-        }
-        Err(payload) => match payload.downcast::<Failure>() {
-            Ok(failure) => Err(failure.0),
-            Err(other) => resume_unwind(other),
-        },
-    }
-}
-
-unsafe fn run(codec: &mut Codec, bytes: &[u8], metadata: Metadata) {
+/// # Safety
+/// Inside `Codec::run`, on a fresh codec.
+unsafe fn transcode(codec: &mut Codec, bytes: &[u8], metadata: Metadata) {
     unsafe {
-        sys::jpeg_std_error(&mut codec.err);
-        codec.err.error_exit = Some(error_exit);
-        codec.err.emit_message = Some(emit_message);
-        codec.src.common.err = &mut *codec.err;
-        sys::jpeg_create_decompress(&mut *codec.src);
-        codec.created.0 = true;
-        codec.dst.common.err = &mut *codec.err;
-        sys::jpeg_create_compress(&mut *codec.dst);
-        codec.created.1 = true;
-
+        codec.create(true);
         let src = &mut *codec.src;
         sys::jpeg_mem_src(src, bytes.as_ptr(), bytes.len() as c_ulong);
         let saved: &[c_int] = match metadata {
@@ -216,11 +412,11 @@ unsafe fn run(codec: &mut Codec, bytes: &[u8], metadata: Metadata) {
         sys::jpeg_read_header(src, 1);
         let coefficients = sys::jpeg_read_coefficients(src);
 
+        // Defaults include Huffman coding: arithmetic input comes out Huffman coded.
         let dst = &mut *codec.dst;
         sys::jpeg_copy_critical_parameters(src, dst);
         dst.optimize_coding = 1;
         sys::jpeg_simple_progression(dst);
-        sys::jpeg_mem_dest(dst, &mut codec.out, &mut codec.out_len);
         sys::jpeg_write_coefficients(dst, coefficients);
         copy_markers(src, dst, metadata);
         sys::jpeg_finish_compress(dst);
@@ -260,5 +456,136 @@ unsafe fn copy_markers(
             }
         }
         node = marker.next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let path = format!("{}/../corpus/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Every marker in the file, entropy-coded data skipped.
+    fn markers(bytes: &[u8]) -> Vec<u8> {
+        let mut found = Vec::new();
+        let mut pos = 2;
+        while pos + 1 < bytes.len() {
+            if bytes[pos] != 0xFF || matches!(bytes[pos + 1], 0x00 | 0xFF | 0xD0..=0xD7) {
+                pos += 1;
+                continue;
+            }
+            let marker = bytes[pos + 1];
+            found.push(marker);
+            if marker == 0xD9 {
+                break;
+            }
+            pos += 2 + usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]));
+        }
+        found
+    }
+
+    fn is_decode_error(result: Result<crate::Optimized>) -> bool {
+        matches!(
+            result,
+            Err(Error::Decode {
+                format: Format::Jpeg,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn extraneous_bytes_before_dht_are_dropped() {
+        let input = fixture("jpeg/extraneous_bytes_before_dht_should_shrink.jpg");
+        let out = crate::optimize(&input, &Options::default()).unwrap();
+        assert!(out.changed && out.data.len() < input.len());
+        let limits = Limits::default();
+        assert_eq!(
+            decode(&out.data, &limits).unwrap(),
+            decode(&fixture("jpeg/huffman_testorig_should_shrink.jpg"), &limits).unwrap()
+        );
+    }
+
+    #[test]
+    fn damaged_scans_are_still_refused() {
+        for name in ["bad/jpeg_corrupt_scan.jpg", "bad/jpeg_truncated.jpg"] {
+            let result = crate::optimize(&fixture(name), &Options::default());
+            assert!(is_decode_error(result), "{name}");
+        }
+    }
+
+    #[test]
+    fn stray_bytes_after_a_scan_are_refused() {
+        let mut input = fixture("dev/tiny_flatfield.jpg");
+        let eoi = input.len() - 2;
+        input.splice(eoi..eoi, [0x00; 64]);
+        assert!(is_decode_error(crate::optimize(
+            &input,
+            &Options::default()
+        )));
+    }
+
+    #[test]
+    fn arithmetic_jpeg_is_accepted_and_its_candidate_is_huffman() {
+        let input = fixture("jpeg/arithmetic_testimgari_should_decode.jpg");
+        let out = crate::optimize(&input, &Options::default()).unwrap();
+        assert!(out.data.len() <= input.len());
+        // Huffman coding is bigger here (5456 > 5126 bytes), so check the candidate itself.
+        let attempt = optimize(&input, &Options::default(), &Deadline::new(None)).unwrap();
+        let candidate = attempt.data.unwrap();
+        let found = markers(&candidate);
+        assert!(found.contains(&0xC2), "{found:x?}");
+        assert!(
+            !found.iter().any(|m| matches!(m, 0xC9..=0xCC)),
+            "{found:x?}"
+        );
+        let limits = Limits::default();
+        let same = decode(&candidate, &limits).unwrap() == decode(&input, &limits).unwrap();
+        assert!(same, "candidate pixels differ");
+    }
+
+    #[test]
+    fn precision12_jpeg_is_kept_as_is() {
+        let input = fixture("jpeg/precision12_testorig12_should_stay.jpg");
+        assert_eq!(probe(&input).unwrap().bytes_per_pixel, 0);
+        let out = crate::optimize(&input, &Options::default()).unwrap();
+        assert!(!out.changed);
+        assert_eq!(out.data, input);
+    }
+
+    #[test]
+    fn probe_reports_bytes_per_pixel() {
+        let cases = [
+            ("dev/tiny_flatfield.jpg", 1),
+            ("jpeg/huffman_testorig_should_shrink.jpg", 3),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(probe(&fixture(name)).unwrap().bytes_per_pixel, expected);
+        }
+    }
+
+    #[test]
+    fn past_deadline_stops_the_transcode_and_frees_the_codec() {
+        let input = fixture("jpeg/huffman_testorig_should_shrink.jpg");
+        let deadline = Deadline::new(Some(Duration::from_nanos(1)));
+        std::thread::sleep(Duration::from_millis(1));
+        let result = optimize(&input, &Options::default(), &deadline);
+        assert!(matches!(result, Err(Error::Deadline(_))));
+
+        let mut codec = Codec::new(input.len(), Some(&deadline)).unwrap();
+        // SAFETY: a fresh codec, inside `run`.
+        let result = codec.run(|codec| unsafe { transcode(codec, &input, Metadata::All) });
+        assert!(matches!(result, Err(Error::Deadline(_))));
+        assert_eq!(codec.created, (true, true));
+        codec.destroy();
+        assert!(codec.src.common.mem.is_null() && codec.dst.common.mem.is_null());
+
+        let relaxed = Deadline::new(None);
+        assert!(optimize(&input, &Options::default(), &relaxed).is_ok());
     }
 }
