@@ -1,5 +1,7 @@
 //! `picopic`: optimize image files and folders with the picopic engine.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,10 +30,15 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// Encoder effort per image, in seconds: small images get the expensive search.
-    #[arg(long, value_name = "SECS", default_value_t = Options::default().time_budget.as_secs_f64())]
+    #[arg(
+        long,
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        default_value_t = Options::default().time_budget.as_secs_f64()
+    )]
     budget: f64,
     /// Hard cap per image, in seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     deadline: Option<f64>,
     /// Which metadata to keep.
     #[arg(long, value_enum, default_value_t = MetadataArg::Essential)]
@@ -51,6 +58,8 @@ enum MetadataArg {
 /// One input file and where its result goes, relative to the output folder.
 #[derive(Debug)]
 struct Job {
+    /// Position in the run, unique per job; names the job's temporary file.
+    index: usize,
     path: PathBuf,
     relative: PathBuf,
 }
@@ -84,6 +93,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(out_dir) = cli.out_dir.as_deref()
+        && let Err(clashes) = check_collisions(&jobs, out_dir)
+    {
+        for clash in clashes {
+            eprintln!("picopic: {clash}");
+        }
+        return ExitCode::from(2);
+    }
     let bar = progress(jobs.len());
     let reports: Vec<Report> = jobs
         .par_iter()
@@ -110,7 +127,7 @@ fn main() -> ExitCode {
 fn options(cli: &Cli) -> Result<Options, String> {
     let seconds = |name: &str, value: f64| {
         Duration::try_from_secs_f64(value)
-            .map_err(|_| format!("--{name} must be a number of seconds"))
+            .map_err(|_| format!("--{name} must be a number of seconds, 0 or more"))
     };
     let metadata = match cli.metadata {
         MetadataArg::Essential => Metadata::Essential,
@@ -137,6 +154,7 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
                 if entry.file_type().is_file() && looks_like_image(entry.path()) {
                     let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
                     jobs.push(Job {
+                        index: jobs.len(),
                         path: entry.path().to_path_buf(),
                         relative: relative.to_path_buf(),
                     });
@@ -147,6 +165,7 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
                 .file_name()
                 .map_or_else(|| input.clone(), PathBuf::from);
             jobs.push(Job {
+                index: jobs.len(),
                 path: input.clone(),
                 relative: name,
             });
@@ -155,6 +174,39 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
         }
     }
     Ok(jobs)
+}
+
+/// Where the result of `job` is written under `out_dir`. Both the write and the collision
+/// check go through here, so a later change of name or extension cannot escape the check.
+fn output_path(job: &Job, out_dir: &Path) -> PathBuf {
+    out_dir.join(&job.relative)
+}
+
+/// One message per pair of jobs that would write the same output file: run together, the
+/// later write would silently replace the earlier result. Writing over a job's own input
+/// (`-o` naming the input folder) is allowed.
+fn check_collisions(jobs: &[Job], out_dir: &Path) -> Result<(), Vec<String>> {
+    let mut first_writer: HashMap<PathBuf, &Job> = HashMap::new();
+    let mut clashes = Vec::new();
+    for job in jobs {
+        match first_writer.entry(output_path(job, out_dir)) {
+            Entry::Vacant(slot) => {
+                slot.insert(job);
+            }
+            Entry::Occupied(slot) => clashes.push(format!(
+                "{} and {} would both be written to {}; pass their folder instead, \
+                 or run them separately",
+                slot.get().path.display(),
+                job.path.display(),
+                slot.key().display()
+            )),
+        }
+    }
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        Err(clashes)
+    }
 }
 
 fn looks_like_image(path: &Path) -> bool {
@@ -184,7 +236,7 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
         })
         .and_then(|result| {
             if let Some(dir) = out_dir {
-                write_atomically(&dir.join(&job.relative), &result.data)?;
+                write_atomically(&output_path(job, dir), job.index, &result.data)?;
             }
             Ok(result)
         });
@@ -208,8 +260,9 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
     report
 }
 
-/// Writes beside the target and renames, so a failure leaves no partial file.
-fn write_atomically(target: &Path, data: &[u8]) -> Result<(), String> {
+/// Writes beside the target and renames, so a failure leaves no partial file. The temporary
+/// name carries the process id and the job index, so no two writes ever share it.
+fn write_atomically(target: &Path, job_index: usize, data: &[u8]) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", target.display());
     let dir = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(fail)?;
@@ -217,7 +270,10 @@ fn write_atomically(target: &Path, data: &[u8]) -> Result<(), String> {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.picopic-tmp"));
+    let temp = dir.join(format!(
+        ".{name}.{}-{job_index}.picopic-tmp",
+        std::process::id()
+    ));
     let written = fs::File::create(&temp)
         .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
         .and_then(|()| fs::rename(&temp, target));
