@@ -1,5 +1,5 @@
 //! Shared helpers: corpus paths, and decoding with other decoders than the engine's guard
-//! (`zune-png` for still PNGs, `image`'s zune-jpeg for JPEG, `image` for the rest).
+//! (`lodepng` for still PNGs, `image`'s zune-jpeg for JPEG, `image` for the rest).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -44,41 +44,23 @@ pub fn frames(bytes: &[u8]) -> Vec<Vec<u16>> {
         }
     }
     if format == ImageFormat::Png {
-        return vec![zune_png_rgba16(bytes)];
+        return vec![lodepng_rgba16(bytes)];
     }
     let image = image::load_from_memory_with_format(bytes, format).expect("decodes");
     vec![image.into_rgba16().into_raw()]
 }
 
-/// A still PNG as 16-bit RGBA, decoded by `zune-png`: a second decoder beside the `png`
-/// crate the engine's guard uses.
-fn zune_png_rgba16(bytes: &[u8]) -> Vec<u16> {
-    use zune_png::zune_core::bytestream::ZCursor;
-    use zune_png::zune_core::colorspace::ColorSpace;
-    use zune_png::zune_core::options::DecoderOptions;
-    use zune_png::zune_core::result::DecodingResult;
-    let options = DecoderOptions::default()
-        .png_set_add_alpha_channel(true)
-        .set_max_width(1 << 16)
-        .set_max_height(1 << 16);
-    let mut decoder = zune_png::PngDecoder::new_with_options(ZCursor::new(bytes), options);
-    let samples: Vec<u16> = match decoder.decode().expect("zune-png decodes") {
-        DecodingResult::U8(v) => v.into_iter().map(|x| u16::from(x) * 257).collect(),
-        DecodingResult::U16(v) => v,
-        _ => panic!("unexpected sample type"),
-    };
-    let colorspace = decoder.colorspace().expect("colour space");
-    let channels = colorspace.num_components();
-    samples
-        .chunks_exact(channels)
-        .flat_map(|p| match colorspace {
-            ColorSpace::Luma => [p[0], p[0], p[0], u16::MAX],
-            ColorSpace::LumaA => [p[0], p[0], p[0], p[1]],
-            ColorSpace::RGB => [p[0], p[1], p[2], u16::MAX],
-            ColorSpace::RGBA => [p[0], p[1], p[2], p[3]],
-            other => panic!("unexpected colour space {other:?}"),
-        })
-        .collect()
+/// A still PNG as 16-bit RGBA, decoded by `lodepng`: a second decoder beside the `png` crate
+/// the engine's guard uses.
+fn lodepng_rgba16(bytes: &[u8]) -> Vec<u16> {
+    match lodepng::decode_memory(bytes, lodepng::ColorType::RGBA, 16).expect("lodepng decodes") {
+        lodepng::Image::RGBA16(bitmap) => bitmap
+            .buffer
+            .iter()
+            .flat_map(|p| [p.r, p.g, p.b, p.a])
+            .collect(),
+        _ => panic!("lodepng gave another layout than the 16-bit RGBA asked for"),
+    }
 }
 
 /// The ICC profile and EXIF orientation `image` reads from the file.

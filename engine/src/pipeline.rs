@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::codecs;
 use crate::error::{Error, Result};
 use crate::format::{Format, detect};
-use crate::guard::{Frame, same_frames};
+use crate::guard::same_frames;
 use crate::limits::Limits;
 use crate::options::Options;
 
@@ -125,17 +125,12 @@ pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
     let format = detect(input)?;
     let header = codecs::probe(format, input, limits)?;
     limits.check(&header)?;
-    limits.check_memory(codecs::peak_memory(format, &header, input.len()))?;
-    let frames = codecs::decode(format, input, limits)?;
+    limits.check_memory(codecs::peak_memory(format, input, &header))?;
+    // Damaged inputs fail here. The pixels are not kept while the codec works: the guard
+    // decodes the input again, so the peak holds one of the two, not both.
+    let guarded = codecs::decode(format, input, limits)?.is_some();
     deadline.check()?;
-    let attempt = codecs::optimize(
-        format,
-        input,
-        &header,
-        frames.as_deref().unwrap_or_default(),
-        options,
-        &deadline,
-    )?;
+    let attempt = codecs::optimize(format, input, &header, options, &deadline)?;
     let mut notes = info(attempt.actions);
     if deadline.check().is_err() {
         if attempt.data.is_none() {
@@ -146,10 +141,10 @@ pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
             "deadline passed; the best candidate found by then is checked and kept",
         ));
     }
-    let Some(frames) = frames else {
+    if !guarded {
         return Ok(unchanged(input, format, notes));
-    };
-    Ok(settle(input, format, &frames, attempt.data, notes, limits))
+    }
+    settle(input, format, attempt.data, notes, limits)
 }
 
 /// The input as the result.
@@ -164,46 +159,38 @@ fn unchanged(input: &[u8], format: Format, notes: Vec<Note>) -> Optimized {
 }
 
 /// The guards: `candidate` is the result only when it is smaller than `input` and decodes to
-/// `frames`, the input's pixels; otherwise the input comes back, with an error note when a
-/// guard caught a bad candidate.
+/// the input's pixels; otherwise the input comes back, with an error note when a guard caught
+/// a bad candidate.
 fn settle(
     input: &[u8],
     format: Format,
-    frames: &[Frame],
     candidate: Option<Vec<u8>>,
     mut notes: Vec<Note>,
     limits: &Limits,
-) -> Optimized {
+) -> Result<Optimized> {
     let Some(candidate) = candidate.filter(|c| c.len() < input.len()) else {
         notes.push(note(Level::Info, "no smaller encoding found; input kept"));
-        return unchanged(input, format, notes);
+        return Ok(unchanged(input, format, notes));
     };
+    let frames = codecs::decode(format, input, limits)?.unwrap_or_default();
     let format_out = detect(&candidate).unwrap_or(format);
     let verdict = codecs::decode(format_out, &candidate, limits)
-        .map(|decoded| decoded.is_some_and(|d| same_frames(frames, &d)));
-    match verdict {
-        Ok(true) => Optimized {
-            data: candidate,
-            format_in: format,
-            format_out,
-            changed: true,
-            notes,
-        },
-        Ok(false) => {
-            notes.push(note(
-                Level::Error,
-                "guard: output pixels differ from input; input kept",
-            ));
-            unchanged(input, format, notes)
+        .map(|decoded| decoded.is_some_and(|d| same_frames(&frames, &d)));
+    let failure = match verdict {
+        Ok(true) => {
+            return Ok(Optimized {
+                data: candidate,
+                format_in: format,
+                format_out,
+                changed: true,
+                notes,
+            });
         }
-        Err(e) => {
-            notes.push(note(
-                Level::Error,
-                format!("guard: output does not decode ({e}); input kept"),
-            ));
-            unchanged(input, format, notes)
-        }
-    }
+        Ok(false) => "guard: output pixels differ from input; input kept".to_string(),
+        Err(e) => format!("guard: output does not decode ({e}); input kept"),
+    };
+    notes.push(note(Level::Error, failure));
+    Ok(unchanged(input, format, notes))
 }
 
 fn note(level: Level, message: impl Into<String>) -> Note {
@@ -266,22 +253,14 @@ mod tests {
         let input = png(size, color, depth, good, 4096);
         let limits = Limits::default();
         let format = detect(&input).unwrap();
-        let frames = codecs::decode(format, &input, &limits).unwrap().unwrap();
         let control = png(size, color, depth, good, 0);
-        let passed = settle(&input, format, &frames, Some(control), Vec::new(), &limits);
+        let passed = settle(&input, format, Some(control), Vec::new(), &limits).unwrap();
         assert!(passed.changed, "{:?}", passed.notes);
         assert!(passed.worst() < Level::Error);
 
         let candidate = png(size, color, depth, bad, 0);
         assert!(candidate.len() < input.len());
-        let caught = settle(
-            &input,
-            format,
-            &frames,
-            Some(candidate),
-            Vec::new(),
-            &limits,
-        );
+        let caught = settle(&input, format, Some(candidate), Vec::new(), &limits).unwrap();
         assert!(!caught.changed);
         assert_eq!(caught.data, input);
         assert_eq!(caught.worst(), Level::Error, "{:?}", caught.notes);
@@ -341,9 +320,6 @@ mod tests {
             4096,
         );
         let limits = Limits::default();
-        let frames = codecs::decode(Format::Png, &input, &limits)
-            .unwrap()
-            .unwrap();
         let mut broken = png(
             (4, 4),
             png::ColorType::Rgb,
@@ -353,14 +329,7 @@ mod tests {
         );
         let at = broken.len() - 20;
         broken[at] ^= 0xFF; // inside the IDAT, so its CRC fails
-        let caught = settle(
-            &input,
-            Format::Png,
-            &frames,
-            Some(broken),
-            Vec::new(),
-            &limits,
-        );
+        let caught = settle(&input, Format::Png, Some(broken), Vec::new(), &limits).unwrap();
         assert_eq!((caught.changed, caught.worst()), (false, Level::Error));
     }
 

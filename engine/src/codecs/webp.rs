@@ -109,6 +109,13 @@ fn kind(chunks: &[Chunk<'_>]) -> Result<Kind> {
     }
 }
 
+/// Whether `bytes` is a lossless still, the only kind re-encoded.
+pub(super) fn is_lossless_still(bytes: &[u8]) -> bool {
+    chunks(bytes)
+        .and_then(|c| kind(&c))
+        .is_ok_and(|k| k == Kind::Lossless)
+}
+
 pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
     let chunks = chunks(bytes)?;
     let mut header = match chunks.first() {
@@ -234,7 +241,6 @@ fn preset(pixels: u64, budget: Duration) -> c_int {
 pub(super) fn optimize(
     bytes: &[u8],
     header: &Header,
-    frames: &[Frame],
     options: &Options,
     deadline: &Deadline,
 ) -> Result<Attempt> {
@@ -244,7 +250,8 @@ pub(super) fn optimize(
         Kind::Animated => return Ok(Attempt::unchanged("webp: animated, kept as is")),
         Kind::Lossless => {}
     }
-    let [frame] = frames else {
+    let frames = decode_still(bytes)?;
+    let [frame] = frames.as_slice() else {
         return Err(malformed("expected one frame"));
     };
     let level = preset(header.total_pixels, options.time_budget);

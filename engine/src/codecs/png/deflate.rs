@@ -30,6 +30,8 @@ pub(super) fn zlib(data: &[u8], level: i32) -> Vec<u8> {
         // The buffer holds the bound, so compression cannot run out of room.
         let len = c.zlib_compress(data, &mut out).unwrap_or(out.len());
         out.truncate(len);
+        // Streams are kept while others are deflated: give back the bound's spare room.
+        out.shrink_to_fit();
         out
     })
 }

@@ -196,7 +196,7 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
         .ok_or_else(|| malformed("frame buffer size overflows"))?;
     let mut buffer = zeroed(size)?;
     let mut frames = Vec::new();
-    for _ in 0..count {
+    for index in 0..count {
         let info = reader.next_frame(&mut buffer).map_err(malformed)?;
         let control = reader.info().frame_control.map_or([0; 6], |fc| {
             [
@@ -210,8 +210,15 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
         });
         let channels = info.color_type.samples() as u8;
         let sixteen = info.bit_depth == png::BitDepth::Sixteen;
-        let mut data = zeroed(info.buffer_size())?;
-        data.copy_from_slice(&buffer[..info.buffer_size()]);
+        // The last frame (a still's only one) keeps the buffer rather than a copy of it.
+        let data = if index + 1 == count {
+            buffer.truncate(info.buffer_size());
+            std::mem::take(&mut buffer)
+        } else {
+            let mut data = zeroed(info.buffer_size())?;
+            data.copy_from_slice(&buffer[..info.buffer_size()]);
+            data
+        };
         let samples = Samples::new(channels, sixteen, data);
         frames.push(Frame {
             width: info.width,
@@ -372,6 +379,23 @@ fn keep_orientation(input: &[u8], mut output: Vec<u8>) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Past the deadline, the search stops and oxipng's result (here, with no time for a
+    /// trial, the input re-chunked) is still the candidate for the guard, not an error.
+    #[test]
+    fn a_search_cut_by_the_deadline_keeps_the_candidate_so_far() {
+        let png = include_bytes!("../../../../corpus/tiny/rgba8_stored_should_shrink.png");
+        let header = probe(png, &Limits::default()).unwrap();
+        let deadline = Deadline::new(Some(Duration::from_nanos(1)));
+        std::thread::sleep(Duration::from_millis(1));
+        let attempt = optimize(png, &header, &Options::default(), &deadline).unwrap();
+        assert!(
+            attempt.actions.iter().any(|a| a.contains("deadline")),
+            "{:?}",
+            attempt.actions
+        );
+        assert!(attempt.data.is_some());
+    }
 
     #[test]
     fn effort_follows_size_and_budget() {

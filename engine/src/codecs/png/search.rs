@@ -3,7 +3,6 @@
 //! the result is smaller.
 
 use std::io::Cursor;
-use std::sync::{Mutex, PoisonError};
 
 use libdeflater::Decompressor;
 use rayon::prelude::*;
@@ -77,23 +76,21 @@ pub(super) fn refilter(
         bpp,
     };
     let strategies = strategies(pixels);
-    // The best-ranked strategies so far with their filtered rows: (size, index, rows).
-    let best: Mutex<Vec<(usize, usize, Vec<u8>)>> = Mutex::new(Vec::new());
-    strategies
+    // Ranked by size only: filtering again is cheap next to deflating, and keeping no rows
+    // between the stages keeps the peak at one filtered copy a thread.
+    let ranked = strategies
         .par_iter()
         .enumerate()
         .with_max_len(1)
-        .try_for_each(|(index, &strategy)| {
+        .map(|(index, &strategy)| {
             deadline.check()?;
             let filtered = filter::apply(&rows, strategy)?;
-            let size = zlib(&filtered, RANK_LEVEL).len();
-            let mut best = best.lock().unwrap_or_else(PoisonError::into_inner);
-            best.push((size, index, filtered));
-            best.sort_by_key(|(size, index, _)| (*size, *index));
-            best.truncate(FINALISTS);
-            Ok(())
-        })?;
-    let finalists = best.into_inner().unwrap_or_else(PoisonError::into_inner);
+            Ok((zlib(&filtered, RANK_LEVEL).len(), index))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut finalists = ranked;
+    finalists.sort_unstable();
+    finalists.truncate(FINALISTS);
     // The input's own stream already holds one filtering at its level; skip deflating it again.
     let current = fresh
         .then(|| image_data(png, data.len() / stride * (stride + 1)))
@@ -101,13 +98,17 @@ pub(super) fn refilter(
     let winner = finalists
         .par_iter()
         .with_max_len(1)
-        .filter(|(_, _, filtered)| current.as_ref() != Some(filtered))
-        .map(|(_, index, filtered)| {
+        .map(|&(_, index)| {
             deadline.check()?;
-            Ok((zlib(filtered, FINAL_LEVEL), *index))
+            let filtered = filter::apply(&rows, strategies[index])?;
+            if current.as_ref() == Some(&filtered) {
+                return Ok(None);
+            }
+            Ok(Some((zlib(&filtered, FINAL_LEVEL), index)))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
+        .flatten()
         .min_by_key(|(stream, index)| (stream.len(), *index));
     let Some((stream, index)) = winner else {
         return Ok(None);
