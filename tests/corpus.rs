@@ -59,11 +59,11 @@ fn check(path: &std::path::Path) -> u64 {
     result.data.len() as u64
 }
 
-/// Every file of dev/, tiny/ and jpeg/ on two threads; then the byte-regression gate.
+/// Every file of dev/, tiny/, jpeg/ and photo/ on two threads; then the byte-regression gate.
 #[test]
 fn corpus_is_never_bigger_pixel_exact_and_within_baseline() {
     let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
-    for (folder, least) in [("dev", 25), ("tiny", 25), ("jpeg", 4)] {
+    for (folder, least) in [("dev", 25), ("tiny", 25), ("jpeg", 4), ("photo", 1)] {
         let found = corpus(folder);
         assert!(found.len() >= least, "{folder} corpus missing");
         files.extend(

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::codecs;
+use crate::codecs::{self, Attempt};
 use crate::error::{Error, Result};
 use crate::format::{Format, detect};
 use crate::guard::same_frames;
@@ -58,29 +58,54 @@ impl Optimized {
     }
 }
 
-/// A time limit shared by the stages of one call.
+/// The time limits shared by the stages of one call: `stop`, when the codecs stop working
+/// and keep their best candidate so far (the time budget's safety net), and `limit`, the hard
+/// deadline past which the call fails.
 #[derive(Debug)]
 pub(crate) struct Deadline {
     start: Instant,
+    stop: Option<Duration>,
     limit: Option<Duration>,
 }
 
 impl Deadline {
+    /// Work stops at `limit`, and the call fails there.
+    #[cfg(test)]
     pub(crate) fn new(limit: Option<Duration>) -> Self {
+        Self::with_stop(limit, limit)
+    }
+
+    /// Work stops at `stop` or `limit`, whichever comes first; the call fails at `limit`.
+    pub(crate) fn with_stop(limit: Option<Duration>, stop: Option<Duration>) -> Self {
+        let stop = match (stop, limit) {
+            (Some(s), Some(l)) => Some(s.min(l)),
+            (s, l) => s.or(l),
+        };
         Self {
             start: Instant::now(),
+            stop,
             limit,
         }
     }
 
-    /// Time left, or `None` when there is no deadline.
+    /// Time left for work, or `None` when there is no limit.
     pub fn remaining(&self) -> Option<Duration> {
-        self.limit.map(|l| l.saturating_sub(self.start.elapsed()))
+        self.stop.map(|l| l.saturating_sub(self.start.elapsed()))
     }
 
+    /// `Err` once work must stop.
     pub fn check(&self) -> Result<()> {
-        match self.limit {
-            Some(limit) if self.start.elapsed() > limit => Err(Error::Deadline(limit)),
+        Self::past(self.stop, self.start)
+    }
+
+    /// `Err` once the hard deadline passed.
+    pub fn check_limit(&self) -> Result<()> {
+        Self::past(self.limit, self.start)
+    }
+
+    fn past(at: Option<Duration>, start: Instant) -> Result<()> {
+        match at {
+            Some(at) if start.elapsed() > at => Err(Error::Deadline(at)),
             _ => Ok(()),
         }
     }
@@ -110,35 +135,58 @@ pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
 /// fail here); then the codec's candidate must be smaller and decode to the same pixels, or
 /// the input is returned.
 ///
-/// Past [`Options::deadline`] the call fails with [`Error::Deadline`], unless the codec has
-/// already made a candidate: that one is still checked and, when it passes, returned with a
-/// warning note.
+/// The effort comes from the pixel count and [`Options::time_budget`]; should the work still
+/// run past the budget, the codec stops there and its best candidate so far is checked (or
+/// the input comes back), with a warning note. Past [`Options::deadline`] the call fails with
+/// [`Error::Deadline`], unless the codec has already made a candidate, which is checked too.
 ///
 /// # Errors
 /// [`Error::UnsupportedFormat`], [`Error::LimitExceeded`], [`Error::Decode`] for inputs the
 /// engine refuses; [`Error::InvalidOption`], [`Error::Encode`], [`Error::Deadline`] otherwise.
 pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
     options.validate()?;
-    let deadline = Deadline::new(options.deadline);
+    let start = Instant::now();
     let limits = &options.limits;
     limits.check_input(input.len())?;
     let format = detect(input)?;
     let header = codecs::probe(format, input, limits)?;
     limits.check(&header)?;
     limits.check_memory(codecs::peak_memory(format, input, &header))?;
+    // The codec picks its effort from its share of the budget, what the three decodes (the
+    // input's check, the guard's two) leave; it stops in time for the guard to fit.
+    let decode = Duration::from_secs_f64(codecs::decode_seconds(format, &header));
+    let stop = options
+        .time_budget
+        .saturating_sub(decode * 2)
+        .max(options.time_budget / 4);
+    let codec = Options {
+        time_budget: stop.saturating_sub(decode).max(options.time_budget / 4),
+        ..options.clone()
+    };
+    let deadline = Deadline::with_stop(options.deadline, Some(stop));
     // Damaged inputs fail here. The pixels are not kept while the codec works: the guard
     // decodes the input again, so the peak holds one of the two, not both.
     let guarded = codecs::decode(format, input, limits)?.is_some();
-    deadline.check()?;
-    let attempt = codecs::optimize(format, input, &header, options, &deadline)?;
+    deadline.check_limit()?;
+    let attempt = match codecs::optimize(format, input, &header, &codec, &deadline) {
+        Err(Error::Deadline(_)) if deadline.check_limit().is_ok() => {
+            Attempt::unchanged("stopped at the time budget with nothing smaller")
+        }
+        other => other?,
+    };
     let mut notes = info(attempt.actions);
     if deadline.check().is_err() {
         if attempt.data.is_none() {
-            deadline.check()?;
+            deadline.check_limit()?;
         }
         notes.push(note(
             Level::Warn,
-            "deadline passed; the best candidate found by then is checked and kept",
+            format!(
+                "stopped after {:.2} s (budget {:.2} s); the best candidate found by then is \
+                 checked and kept",
+                start.elapsed().as_secs_f64(),
+                options.time_budget.as_secs_f64()
+            ),
         ));
     }
     if !guarded {

@@ -216,7 +216,18 @@ fn main() -> std::process::ExitCode {
         eprintln!("corpus-report: {}: {e}", out_dir.display());
         return std::process::ExitCode::from(2);
     }
-    let installed: Vec<&Tool> = TOOLS.iter().filter(|t| which(t.program)).collect();
+    // `--tools "oxipng -o 2,jpegtran"`: only the reference tools whose names start so.
+    let wanted = flag("--tools");
+    let chosen = |t: &&Tool| {
+        wanted
+            .as_deref()
+            .is_none_or(|w| w.split(',').any(|p| t.name.starts_with(p.trim())))
+    };
+    let installed: Vec<&Tool> = TOOLS
+        .iter()
+        .filter(chosen)
+        .filter(|t| which(t.program))
+        .collect();
     for t in TOOLS.iter().filter(|t| !which(t.program)) {
         eprintln!(
             "corpus-report: {} not installed; its column is left out",

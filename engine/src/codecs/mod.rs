@@ -71,6 +71,18 @@ const PNG_COPIES: u64 = 9;
 const JPEG_COPIES: u64 = 4;
 const WEBP_COPIES: u64 = 16;
 
+/// Seconds one decode of the image takes on one core, estimated from its pixel count
+/// (measured in release builds; see README, "Time budget").
+pub(crate) fn decode_seconds(format: Format, header: &Header) -> f64 {
+    let per_megapixel = match format {
+        Format::Png | Format::Apng => 0.03,
+        Format::Jpeg => 0.02,
+        Format::WebP => 0.03,
+        Format::Gif | Format::Avif => 0.0,
+    };
+    per_megapixel * header.total_pixels as f64 / 1e6
+}
+
 /// Decodes the input. Returns the frames the pixel-exact guard needs when the codec may
 /// produce a candidate; `None` when the format is only validated and kept as it is (GIF,
 /// lossy or animated WebP) or cannot be decoded here (AVIF and 12-bit JPEG: header checks

@@ -230,47 +230,55 @@ pub(super) fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Frame>> {
     Ok(frames)
 }
 
-/// How hard one image is worked on.
+/// How hard one image is worked on. Every effort from `Fast` up starts with oxipng's preset
+/// 2, the same work as `oxipng -o 2`, so that no effort from `Fast` up gives a bigger file;
+/// the stronger efforts then try to beat it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Effort {
+    /// oxipng preset 0: two filters, libdeflate level 5. For images `Fast` cannot do in time.
+    Quick,
     /// oxipng preset 2: four filters picked by a fast trial, libdeflate level 11.
     Fast,
-    /// Six filters (None, Sub, MinSum, Entropy, Bigrams, BigEnt) picked by a fast trial,
-    /// libdeflate level 12.
+    /// `Fast`, then six filters (None, Sub, MinSum, Entropy, Bigrams, BigEnt) picked by a fast
+    /// trial, libdeflate level 12.
     Standard,
-    /// oxipng's most thorough colour type, bit depth and palette reductions, then the filter
-    /// search of `search.rs`.
+    /// `Fast`, then oxipng's most thorough colour type, bit depth and palette reductions and
+    /// the filter search of `search.rs`.
     Search,
 }
 
 impl Effort {
-    const ALL: [Self; 3] = [Self::Search, Self::Standard, Self::Fast];
+    const ALL: [Self; 4] = [Self::Search, Self::Standard, Self::Fast, Self::Quick];
 
-    /// Seconds per megapixel on two cores, measured on the largest corpus image
-    /// (`wallpaper_cascade_4k.png`, 8.3 MP); used only to pick a level.
-    fn seconds_per_megapixel(self) -> f64 {
+    /// Seconds per megabyte of decoded pixels on one core, the most measured over the PNG
+    /// corpus in a release build (`taskset -c 0`; README, "Time budget"), rounded up. Only
+    /// used to pick an effort, so the output does not depend on the clock.
+    fn seconds_per_megabyte(self) -> f64 {
         match self {
-            Self::Fast => 1.2,
-            Self::Standard => 1.8,
-            Self::Search => 4.0,
+            Self::Quick => 0.08,
+            Self::Fast => 0.32,
+            Self::Standard => 1.1,
+            Self::Search => 1.7,
         }
     }
 
-    /// The highest effort whose estimate fits the budget; `Fast` when none does.
-    fn for_image(pixels: u64, budget: Duration) -> Self {
-        let megapixels = pixels as f64 / 1e6;
+    /// The highest effort whose estimate fits the budget; `Quick` when none does.
+    fn for_image(decoded_bytes: u64, budget: Duration) -> Self {
+        let megabytes = decoded_bytes as f64 / 1e6;
         Self::ALL
             .into_iter()
-            .find(|e| e.seconds_per_megapixel() * megapixels <= budget.as_secs_f64())
-            .unwrap_or(Self::Fast)
+            .find(|e| FIXED_SECONDS + e.seconds_per_megabyte() * megabytes <= budget.as_secs_f64())
+            .unwrap_or(Self::Quick)
     }
 
-    /// oxipng's part. Before a search, oxipng only reduces (two filters ranked by a quick
-    /// deflate, the input's stream kept when nothing is reduced): the search picks the filter.
-    /// An APNG, which the search does not take, is deflated at level 12 there.
+    /// oxipng's options for this effort's own stage. Before a search, oxipng only reduces
+    /// (two filters ranked by a quick deflate, the input's stream kept when nothing is
+    /// reduced): the search picks the filter. An APNG, which the search does not take, is
+    /// deflated at level 12 there.
     fn oxipng(self, animated: bool) -> oxipng::Options {
         let mut options = oxipng::Options::from_preset(2);
         match self {
+            Self::Quick => options = oxipng::Options::from_preset(0),
             Self::Fast => {}
             Self::Standard => {
                 options.deflater = Deflater::Libdeflater { compression: 12 };
@@ -290,6 +298,9 @@ impl Effort {
     }
 }
 
+/// Seconds any PNG costs on one core whatever its size (reading, chunk walks, set-up).
+const FIXED_SECONDS: f64 = 0.02;
+
 /// Chunks kept under each metadata policy. APNG control chunks always stay.
 fn strip(metadata: Metadata) -> StripChunks {
     match metadata {
@@ -308,31 +319,38 @@ pub(super) fn optimize(
     options: &Options,
     deadline: &Deadline,
 ) -> Result<Attempt> {
-    let effort = Effort::for_image(header.total_pixels, options.time_budget);
+    let effort = Effort::for_image(header.decoded_bytes(), options.time_budget);
     let animated = header.frames > 1;
-    let mut oxi = effort.oxipng(animated);
-    oxi.strip = strip(options.metadata);
-    // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass.
-    let raw = header.total_pixels.saturating_mul(8) + u64::from(header.height) * 8 + 1024;
-    oxi.max_decompressed_size = usize::try_from(raw).ok();
-    oxi.timeout = deadline.remaining();
-    let mut actions = vec![format!("png: oxipng {effort:?} effort")];
-    let mut best = match oxipng::optimize_from_memory(bytes, &oxi) {
+    let oxipng = |effort: Effort| {
+        let mut oxi = effort.oxipng(animated);
+        oxi.strip = strip(options.metadata);
+        // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass.
+        let raw = header.total_pixels.saturating_mul(8) + u64::from(header.height) * 8 + 1024;
+        oxi.max_decompressed_size = usize::try_from(raw).ok();
+        oxi.timeout = deadline.remaining();
+        oxipng::optimize_from_memory(bytes, &oxi)
+    };
+    let mut actions = vec![format!("png: {effort:?} effort")];
+    let first = if effort == Effort::Quick {
+        Effort::Quick
+    } else {
+        Effort::Fast
+    };
+    let mut best = match oxipng(first) {
         Ok(data) => data,
         Err(e) => return Ok(Attempt::unchanged(format!("png: oxipng declined: {e}"))),
     };
-    if effort == Effort::Search && !animated {
-        let fresh = recoded(bytes, &best);
-        match search::refilter(&best, fresh, header.total_pixels, deadline) {
-            Ok(Some((smaller, strategy))) => {
+    if effort > Effort::Fast && deadline.check().is_err() {
+        actions.push("png: cut by the time budget".into());
+    } else if effort > Effort::Fast {
+        match stronger(bytes, header, effort, oxipng(effort), deadline) {
+            Ok(Some(smaller)) if smaller.len() < best.len() => {
                 best = smaller;
-                actions.push(format!("png: filter search chose {strategy:?}"));
+                actions.push(format!("png: {effort:?} beat oxipng's preset 2"));
             }
-            Ok(None) => {}
-            // oxipng's result stands; the guard still checks it.
-            Err(Error::Deadline(_)) => {
-                actions.push("png: filter search cut by the deadline".into())
-            }
+            Ok(_) => actions.push("png: oxipng's preset 2 stands".into()),
+            // The preset-2 result stands; the guard still checks it.
+            Err(Error::Deadline(_)) => actions.push("png: cut by the time budget".into()),
             Err(e) => return Err(e),
         }
     }
@@ -343,6 +361,28 @@ pub(super) fn optimize(
         data: Some(best),
         actions,
     })
+}
+
+/// The stronger effort's result: oxipng's own stage, then for `Search` on a still the filter
+/// search over it.
+fn stronger(
+    input: &[u8],
+    header: &Header,
+    effort: Effort,
+    oxipng: oxipng::PngResult<Vec<u8>>,
+    deadline: &Deadline,
+) -> Result<Option<Vec<u8>>> {
+    let Ok(reduced) = oxipng else {
+        return Ok(None);
+    };
+    if effort != Effort::Search || header.frames > 1 {
+        return Ok(Some(reduced));
+    }
+    let fresh = recoded(input, &reduced);
+    Ok(Some(
+        search::refilter(&reduced, fresh, header.total_pixels, deadline)?
+            .map_or(reduced, |(smaller, _)| smaller),
+    ))
 }
 
 /// Whether oxipng wrote a new image data stream rather than keeping the input's (perhaps in
@@ -380,8 +420,8 @@ fn keep_orientation(input: &[u8], mut output: Vec<u8>) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    /// Past the deadline, the search stops and oxipng's result (here, with no time for a
-    /// trial, the input re-chunked) is still the candidate for the guard, not an error.
+    /// Past the deadline, the stronger stage is skipped and oxipng's preset-2 result (here,
+    /// with no time for a trial, the input re-chunked) is still the candidate for the guard.
     #[test]
     fn a_search_cut_by_the_deadline_keeps_the_candidate_so_far() {
         let png = include_bytes!("../../../../corpus/tiny/rgba8_stored_should_shrink.png");
@@ -401,12 +441,12 @@ mod tests {
     fn effort_follows_size_and_budget() {
         let budget = Duration::from_secs(20);
         assert_eq!(Effort::for_image(10_000, budget), Effort::Search);
-        assert_eq!(Effort::for_image(2_304_000, budget), Effort::Search);
-        assert_eq!(Effort::for_image(8_294_400, budget), Effort::Standard);
-        assert_eq!(Effort::for_image(500_000_000, budget), Effort::Fast);
-        assert_eq!(
-            Effort::for_image(1_000_000, Duration::from_secs(1)),
-            Effort::Fast
-        );
+        // 2.3 MP gray and alpha (2 bytes a pixel), 8.3 MP RGB (4, alpha assumed).
+        assert_eq!(Effort::for_image(4_608_000, budget), Effort::Search);
+        assert_eq!(Effort::for_image(33_177_600, budget), Effort::Fast);
+        assert_eq!(Effort::for_image(500_000_000, budget), Effort::Quick);
+        let second = Duration::from_secs(1);
+        assert_eq!(Effort::for_image(1_000_000, second), Effort::Fast);
+        assert_eq!(Effort::for_image(4_000_000, second), Effort::Quick);
     }
 }
