@@ -167,9 +167,12 @@ fn start(server: &Path, data: &Path) -> Result<(Child, String), String> {
         .spawn()
         .map_err(|e| format!("{}: {e}", server.display()))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(api) = line.strip_prefix("API:") {
+            // Keep reading, so that the server's later output never meets a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
             return Ok((child, api.trim().to_string()));
         }
     }
@@ -255,7 +258,9 @@ fn run() -> Result<bool, String> {
 }
 
 fn drive(args: &Args, api: &str, pid: u32) -> Result<bool, String> {
-    let grant = request("GET", &format!("{api}/upload-url"), "", &[])?.json();
+    let grant = request("GET", &format!("{api}/upload-url"), "", &[])
+        .map_err(|e| format!("upload-url: {e}"))?
+        .json();
     let max = grant["max_bytes"].as_u64().unwrap_or(1 << 20);
     let files = images(&args.folders, max);
     if files.is_empty() {
@@ -264,9 +269,12 @@ fn drive(args: &Args, api: &str, pid: u32) -> Result<bool, String> {
     let mut uploads = Vec::new();
     for path in files.iter().cycle().take(args.count) {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let grant = request("GET", &format!("{api}/upload-url"), "", &[])?.json();
+        let grant = request("GET", &format!("{api}/upload-url"), "", &[])
+            .map_err(|e| format!("upload-url: {e}"))?
+            .json();
         let url = grant["url"].as_str().ok_or("no upload URL")?;
-        let status = post_form(url, &grant["fields"], &bytes)?;
+        let status =
+            post_form(url, &grant["fields"], &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         if status != 204 {
             return Err(format!(
                 "{}: S3 answered {status} to the POST",
@@ -343,7 +351,8 @@ fn drive(args: &Args, api: &str, pid: u32) -> Result<bool, String> {
         if args.retry && answer.0 == 503 {
             let wait = retry_after.and_then(|s| s.parse().ok()).unwrap_or(1);
             std::thread::sleep(Duration::from_secs(wait));
-            let again = request("GET", &format!("{api}/download-url/{key}"), "", &[])?;
+            let again = request("GET", &format!("{api}/download-url/{key}"), "", &[])
+                .map_err(|e| format!("retry: {e}"))?;
             answer = (again.status, again.json());
             retried += 1;
         }
@@ -353,7 +362,7 @@ fn drive(args: &Args, api: &str, pid: u32) -> Result<bool, String> {
             continue;
         }
         let url = answer.1["url"].as_str().ok_or("no download URL")?;
-        let output = request("GET", url, "", &[])?;
+        let output = request("GET", url, "", &[]).map_err(|e| format!("{url}: {e}"))?;
         if output.status == 200
             && pixels(&output.body).is_some()
             && pixels(&output.body) == pixels(input)
