@@ -53,6 +53,20 @@ where
     }
 }
 
+/// An object's size as S3 reports it; 0 when missing.
+fn size(content_length: Option<i64>) -> u64 {
+    content_length
+        .and_then(|l| u64::try_from(l).ok())
+        .unwrap_or(0)
+}
+
+/// When an object was written; the epoch when S3 does not say (so it counts as stale).
+fn written(last_modified: Option<&aws_smithy_types::DateTime>) -> SystemTime {
+    last_modified
+        .and_then(|t| SystemTime::try_from(*t).ok())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
 /// An object's metadata, read without its body.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -176,15 +190,9 @@ impl Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return missing("GetObject", key, e).map(|()| None),
         };
-        let last_modified = response
-            .last_modified()
-            .and_then(|t| SystemTime::try_from(*t).ok())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let last_modified = written(response.last_modified());
         let metadata = response.metadata().cloned().unwrap_or_default();
-        let length = response
-            .content_length()
-            .and_then(|l| u64::try_from(l).ok())
-            .unwrap_or(0);
+        let length = size(response.content_length());
         if length > max_bytes {
             return Ok(Some(Fetched::TooLarge {
                 length,
@@ -221,15 +229,9 @@ impl Store {
             Err(e) => return missing("HeadObject", key, e).map(|()| None),
         };
         Ok(Some(Head {
-            length: response
-                .content_length()
-                .and_then(|l| u64::try_from(l).ok())
-                .unwrap_or(0),
+            length: size(response.content_length()),
             metadata: response.metadata().cloned().unwrap_or_default(),
-            last_modified: response
-                .last_modified()
-                .and_then(|t| SystemTime::try_from(*t).ok())
-                .unwrap_or(SystemTime::UNIX_EPOCH),
+            last_modified: written(response.last_modified()),
         }))
     }
 

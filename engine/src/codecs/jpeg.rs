@@ -412,8 +412,15 @@ unsafe fn transcode(codec: &mut Codec, bytes: &[u8], metadata: Metadata) {
         sys::jpeg_read_header(src, 1);
         let coefficients = sys::jpeg_read_coefficients(src);
 
-        // Defaults include Huffman coding: arithmetic input comes out Huffman coded.
+        // The deadline is checked while reading and once more here, not while writing:
+        // mozjpeg's scan optimization keeps malloc'd scan buffers that an abort in
+        // `jpeg_finish_compress` would leak (found by the `optimize` fuzz target).
         let dst = &mut *codec.dst;
+        dst.common.progress = std::ptr::null_mut();
+        if !src.common.progress.is_null() {
+            progress_monitor(&mut src.common);
+        }
+        // Defaults include Huffman coding: arithmetic input comes out Huffman coded.
         sys::jpeg_copy_critical_parameters(src, dst);
         dst.optimize_coding = 1;
         sys::jpeg_simple_progression(dst);
