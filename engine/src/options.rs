@@ -38,9 +38,11 @@ pub struct Options {
     pub metadata: Metadata,
     /// Default: [`Limits::default`].
     pub limits: Limits,
-    /// Time the encoders aim to spend on one image: the strongest level whose estimate for
-    /// the image's pixel count fits is used, so small images get the full search and large
-    /// ones a cheaper one. The cheapest level runs even when its estimate is over. Default: 20 s.
+    /// Wall time the engine aims for on one image, on one core: the strongest effort whose
+    /// estimate for the image's decoded size fits is used, so small images get the full
+    /// search and large ones a cheaper one (the estimates are measured costs, so the output
+    /// does not depend on the clock). Should the work still run past it, the codec stops and
+    /// the best checked result so far comes back, with a note. Default: 20 s.
     pub time_budget: Duration,
     /// Hard cap on the whole call; past it the result is [`Error::Deadline`]. Default: none.
     pub deadline: Option<Duration>,

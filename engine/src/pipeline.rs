@@ -135,7 +135,7 @@ pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
 /// fail here); then the codec's candidate must be smaller and decode to the same pixels, or
 /// the input is returned.
 ///
-/// The effort comes from the pixel count and [`Options::time_budget`]; should the work still
+/// The effort comes from the decoded size and [`Options::time_budget`]; should the work still
 /// run past the budget, the codec stops there and its best candidate so far is checked (or
 /// the input comes back), with a warning note. Past [`Options::deadline`] the call fails with
 /// [`Error::Deadline`], unless the codec has already made a candidate, which is checked too.

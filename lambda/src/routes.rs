@@ -263,12 +263,12 @@ async fn download_url(
             return Err(error);
         }
     };
-    for note in optimized
-        .notes
-        .iter()
-        .filter(|n| n.level >= picopic_engine::Level::Warn)
-    {
-        tracing::error!(key, note = note.message, "engine note");
+    for note in &optimized.notes {
+        match note.level {
+            picopic_engine::Level::Info => {}
+            picopic_engine::Level::Warn => tracing::warn!(key, note = note.message, "engine"),
+            _ => tracing::error!(key, note = note.message, "engine"),
+        }
     }
     let format = optimized.format_out;
     let bytes_out = optimized.data.len() as u64;
