@@ -19,6 +19,15 @@ pub fn corpus(folder: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The bytes of `corpus/{folder}/{file}`.
+pub fn fixture(folder: &str, file: &str) -> Vec<u8> {
+    let path = corpus(folder)
+        .into_iter()
+        .find(|p| name(p) == file)
+        .expect(file);
+    std::fs::read(path).expect("read")
+}
+
 pub fn name(path: &Path) -> String {
     path.file_name()
         .expect("file name")

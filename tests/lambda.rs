@@ -13,7 +13,7 @@ use picopic_lambda::store::{Fetched, Object};
 use picopic_lambda::{App, Config, Store, router};
 use serde_json::Value;
 
-use crate::common::{corpus, frames, name};
+use crate::common::{fixture, frames};
 use crate::proxy::{Fault, Proxy};
 
 /// An API and its embedded S3 on ephemeral loopback ports, the API reaching S3 through a
@@ -145,14 +145,6 @@ impl Harness {
             .expect("s3 get")
             .is_some()
     }
-}
-
-fn fixture(folder: &str, file: &str) -> Vec<u8> {
-    let path = corpus(folder)
-        .into_iter()
-        .find(|p| name(p) == file)
-        .expect(file);
-    std::fs::read(path).expect("read")
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod corpus;
 mod fuzz_input;
 mod gate;
 mod lambda;
+mod lambda_events;
 mod png_kinds;
 mod proxy;
 mod regression;

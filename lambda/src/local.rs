@@ -1,8 +1,7 @@
-//! Local runs: an embedded S3-compatible store (s3s + s3s-fs) on a loopback port, and SDK
-//! clients for it or for real S3.
+//! SDK clients for S3 or an S3-compatible endpoint, and, with the `local` feature, the
+//! embedded S3-compatible store (s3s + s3s-fs) that `serve` runs on a loopback port, with the
+//! CORS rule of the deployed bucket.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -10,68 +9,15 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::store::Store;
 
-/// Access key of the embedded store (local only; it listens on loopback).
-pub const LOCAL_ACCESS_KEY: &str = "picopic-local";
-/// Secret key of the embedded store.
-pub const LOCAL_SECRET_KEY: &str = "picopic-local-secret";
-/// Region the embedded store signs with.
-pub const LOCAL_REGION: &str = "us-east-1";
-
-/// A running embedded S3 server.
-#[derive(Debug)]
-pub struct EmbeddedS3 {
-    /// `http://127.0.0.1:PORT`.
-    pub endpoint: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for EmbeddedS3 {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Starts an S3-compatible server over `data_dir` on `addr` (port 0 picks one). It checks
-/// SigV4 signatures and POST policies with the local credentials.
-///
-/// # Errors
-/// When the folder or the port cannot be used.
-pub async fn start_embedded_s3(data_dir: &Path, addr: SocketAddr) -> std::io::Result<EmbeddedS3> {
-    std::fs::create_dir_all(data_dir)?;
-    let fs =
-        s3s_fs::FileSystem::new(data_dir).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-    let mut builder = S3ServiceBuilder::new(fs);
-    builder.set_auth(SimpleAuth::from_single(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY));
-    let service = builder.build();
-    let listener = TcpListener::bind(addr).await?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
-        let http = ConnBuilder::new(TokioExecutor::new());
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let connection = http
-                .serve_connection(TokioIo::new(socket), service.clone())
-                .into_owned();
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "S3 connection ended");
-                }
-            });
-        }
-    });
-    Ok(EmbeddedS3 { endpoint, task })
-}
+#[cfg(feature = "local")]
+pub use embedded::{
+    EmbeddedS3, LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, start_embedded_s3,
+    start_embedded_s3_with_cors,
+};
 
 /// Each S3 call: 2 s to connect, `s3_timeout` for an answer to start and twice that for a
 /// whole attempt, three attempts within eight times it.
@@ -155,4 +101,200 @@ pub async fn aws_store(config: &Config) -> Result<Store, String> {
         region,
         url,
     ))
+}
+
+/// The embedded store: s3s over a folder, behind CORS as the deployed bucket applies it.
+#[cfg(feature = "local")]
+mod embedded {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::header::{
+        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+        ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
+        CONTENT_TYPE, ORIGIN, VARY,
+    };
+    use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use s3s::auth::SimpleAuth;
+    use s3s::service::{S3Service, S3ServiceBuilder};
+    use tokio::net::TcpListener;
+
+    /// Access key of the embedded store (local only; it listens on loopback).
+    pub const LOCAL_ACCESS_KEY: &str = "picopic-local";
+    /// Secret key of the embedded store.
+    pub const LOCAL_SECRET_KEY: &str = "picopic-local-secret";
+    /// Region the embedded store signs with.
+    pub const LOCAL_REGION: &str = "us-east-1";
+
+    /// Methods the bucket's CORS rule allows (template.yaml: `AllowedMethods`).
+    const CORS_METHODS: &str = "GET, POST";
+    /// How long a browser may cache a preflight, in seconds (template.yaml: `MaxAge`).
+    const CORS_MAX_AGE: u32 = 3000;
+
+    /// A running embedded S3 server.
+    #[derive(Debug)]
+    pub struct EmbeddedS3 {
+        /// `http://127.0.0.1:PORT`.
+        pub endpoint: String,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for EmbeddedS3 {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    /// Starts an S3-compatible server over `data_dir` on `addr` (port 0 picks one), without
+    /// CORS: browsers on other origins cannot use it. It checks SigV4 signatures and POST
+    /// policies with the local credentials.
+    ///
+    /// # Errors
+    /// When the folder or the port cannot be used.
+    pub async fn start_embedded_s3(
+        data_dir: &Path,
+        addr: SocketAddr,
+    ) -> std::io::Result<EmbeddedS3> {
+        start_embedded_s3_with_cors(data_dir, addr, &[]).await
+    }
+
+    /// [`start_embedded_s3`] with the CORS rule of the deployed bucket (template.yaml's
+    /// `CorsConfiguration`) for `origins`: preflights for GET and POST from them are answered
+    /// with any request headers allowed and a 3000 s max age, and their GETs and POSTs carry
+    /// `Access-Control-Allow-Origin`. Any other origin gets no CORS headers, and its
+    /// preflights 403, as S3 answers them.
+    ///
+    /// # Errors
+    /// When the folder or the port cannot be used.
+    pub async fn start_embedded_s3_with_cors(
+        data_dir: &Path,
+        addr: SocketAddr,
+        origins: &[String],
+    ) -> std::io::Result<EmbeddedS3> {
+        std::fs::create_dir_all(data_dir)?;
+        let fs = s3s_fs::FileSystem::new(data_dir)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY));
+        let s3 = builder.build();
+        let cors = Cors {
+            origins: origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').into())
+                .collect(),
+        };
+        let app = Router::new().fallback(move |request: Request| s3_call(s3, cors, request));
+        let listener = TcpListener::bind(addr).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "embedded S3 stopped");
+            }
+        });
+        Ok(EmbeddedS3 { endpoint, task })
+    }
+
+    /// One request to the store: a preflight is answered here (s3s has no CORS), anything
+    /// else goes to s3s and comes back with the CORS headers its origin is owed.
+    async fn s3_call(s3: S3Service, cors: Cors, request: Request) -> Response {
+        if request.method() == Method::OPTIONS {
+            return cors.preflight(request.headers());
+        }
+        let origin = request.headers().get(ORIGIN).cloned();
+        let mut response = match s3.call(request.map(s3s::Body::http_body_unsync)).await {
+            Ok(response) => response.map(Body::new),
+            Err(e) => {
+                tracing::error!(error = ?e, "embedded S3 failed");
+                s3_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "Internal error.",
+                )
+            }
+        };
+        cors.decorate(origin.as_ref(), response.headers_mut());
+        response
+    }
+
+    /// The bucket's one CORS rule.
+    #[derive(Debug, Clone)]
+    struct Cors {
+        origins: Arc<[Box<str>]>,
+    }
+
+    impl Cors {
+        fn allows(&self, origin: &HeaderValue) -> bool {
+            origin
+                .to_str()
+                .is_ok_and(|o| self.origins.iter().any(|allowed| **allowed == *o))
+        }
+
+        /// Answers a preflight as S3 does: 200 with the rule for an allowed origin and
+        /// method, 403 without CORS headers otherwise, 400 when it is not a preflight.
+        fn preflight(&self, headers: &HeaderMap) -> Response {
+            let (Some(origin), Some(method)) = (
+                headers.get(ORIGIN),
+                headers.get(ACCESS_CONTROL_REQUEST_METHOD),
+            ) else {
+                return s3_error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "Insufficient information. Origin and Access-Control-Request-Method \
+                     request headers needed.",
+                );
+            };
+            if !(self.allows(origin) && (method == "GET" || method == "POST")) {
+                return s3_error(
+                    StatusCode::FORBIDDEN,
+                    "AccessForbidden",
+                    "CORSResponse: This CORS request is not allowed.",
+                );
+            }
+            let mut response = StatusCode::OK.into_response();
+            let out = response.headers_mut();
+            out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            out.insert(
+                ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(CORS_METHODS),
+            );
+            // `AllowedHeaders: "*"`: whatever the browser asks for.
+            if let Some(requested) = headers.get(ACCESS_CONTROL_REQUEST_HEADERS) {
+                out.insert(ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+            }
+            out.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from(CORS_MAX_AGE));
+            out.insert(
+                VARY,
+                HeaderValue::from_static(
+                    "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+                ),
+            );
+            response
+        }
+
+        /// Adds `Access-Control-Allow-Origin` for an allowed origin; with a rule at all,
+        /// `Vary: Origin`, since the answer depends on it.
+        fn decorate(&self, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+            if self.origins.is_empty() {
+                return;
+            }
+            headers.append(VARY, HeaderValue::from_static("Origin"));
+            if let Some(origin) = origin.filter(|o| self.allows(o)) {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            }
+        }
+    }
+
+    /// An S3-style XML error.
+    fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        );
+        (status, [(CONTENT_TYPE, "application/xml")], body).into_response()
+    }
 }

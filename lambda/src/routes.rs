@@ -136,8 +136,9 @@ pub fn router(app: Arc<App>) -> Router {
     {
         router = router.layer(
             CorsLayer::new()
-                .allow_origin(AllowOrigin::exact(origin))
-                .allow_methods([Method::GET, Method::OPTIONS]),
+                .allow_origin(AllowOrigin::list([origin]))
+                .allow_methods([Method::GET, Method::OPTIONS])
+                .expose_headers([axum::http::header::RETRY_AFTER]),
         );
     }
     router.with_state(app)

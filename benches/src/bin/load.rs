@@ -273,8 +273,8 @@ fn drive(args: &Args, api: &str, pid: u32) -> Result<bool, String> {
             .map_err(|e| format!("upload-url: {e}"))?
             .json();
         let url = grant["url"].as_str().ok_or("no upload URL")?;
-        let status =
-            post_form(url, &grant["fields"], &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let status = post_form(url, &grant["fields"], &bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if status != 204 {
             return Err(format!(
                 "{}: S3 answered {status} to the POST",
