@@ -430,7 +430,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1));
         let attempt = optimize(png, &header, &Options::default(), &deadline).unwrap();
         assert!(
-            attempt.actions.iter().any(|a| a.contains("cut by the time budget")),
+            attempt
+                .actions
+                .iter()
+                .any(|a| a.contains("cut by the time budget")),
             "{:?}",
             attempt.actions
         );
