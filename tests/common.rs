@@ -61,14 +61,29 @@ pub fn frames(bytes: &[u8]) -> Vec<Vec<u16>> {
 
 /// A still PNG as 16-bit RGBA, decoded by `lodepng`: a second decoder beside the `png` crate
 /// the engine's guard uses.
+///
+/// Images of up to 8 bits a sample are asked for as 8-bit RGBA (then scaled by 257): lodepng's
+/// conversion of a low-bit-depth grey with a tRNS key straight to 16 bits misses the key.
 fn lodepng_rgba16(bytes: &[u8]) -> Vec<u16> {
-    match lodepng::decode_memory(bytes, lodepng::ColorType::RGBA, 16).expect("lodepng decodes") {
+    let sixteen = bytes.get(24) == Some(&16);
+    let image = lodepng::decode_memory(
+        bytes,
+        lodepng::ColorType::RGBA,
+        if sixteen { 16 } else { 8 },
+    )
+    .expect("lodepng decodes");
+    match image {
         lodepng::Image::RGBA16(bitmap) => bitmap
             .buffer
             .iter()
             .flat_map(|p| [p.r, p.g, p.b, p.a])
             .collect(),
-        _ => panic!("lodepng gave another layout than the 16-bit RGBA asked for"),
+        lodepng::Image::RGBA(bitmap) => bitmap
+            .buffer
+            .iter()
+            .flat_map(|p| [p.r, p.g, p.b, p.a].map(|v| u16::from(v) * 257))
+            .collect(),
+        _ => panic!("lodepng gave another layout than the RGBA asked for"),
     }
 }
 

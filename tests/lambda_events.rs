@@ -346,7 +346,7 @@ fn yaml_list(block: &[&str], key: &str) -> BTreeSet<String> {
     yaml_block(block, &header)
         .iter()
         .filter_map(|l| l.trim().strip_prefix("- "))
-        .map(|v| v.trim_matches('"').to_string())
+        .map(|v| v.trim_matches('"').to_ascii_uppercase())
         .collect()
 }
 
@@ -377,7 +377,7 @@ fn items(value: Option<&str>) -> BTreeSet<String> {
 /// template.yaml's `CorsConfiguration`, whatever the function says. The router gives the
 /// same answers, so a local run behaves as the deployment does: same origin (the
 /// `AllowedOrigin` parameter, which is also the function's `PICOPIC_ALLOWED_ORIGIN`), same
-/// methods, same exposed and allowed headers (none).
+/// methods, same exposed and allowed headers (names compared without case).
 #[tokio::test]
 async fn cors_matches_the_templates_api_cors_configuration() {
     let template =
@@ -394,7 +394,7 @@ async fn cors_matches_the_templates_api_cors_configuration() {
     let cors = yaml_block(&api, "CorsConfiguration:");
     assert_eq!(
         yaml_list(&cors, "AllowOrigins"),
-        BTreeSet::from(["!Ref AllowedOrigin".to_string()])
+        BTreeSet::from(["!REF ALLOWEDORIGIN".to_string()])
     );
     let methods = yaml_list(&cors, "AllowMethods");
 
@@ -457,7 +457,7 @@ async fn embedded_store_applies_the_buckets_cors_rule() {
     let rule = yaml_block(&bucket, "CorsRules:");
     assert_eq!(
         yaml_list(&rule, "AllowedOrigins"),
-        BTreeSet::from(["!Ref AllowedOrigin".to_string()])
+        BTreeSet::from(["!REF ALLOWEDORIGIN".to_string()])
     );
     assert_eq!(
         yaml_list(&rule, "AllowedHeaders"),

@@ -321,9 +321,13 @@ pub(super) fn optimize(
 ) -> Result<Attempt> {
     let effort = Effort::for_image(header.decoded_bytes(), options.time_budget);
     let animated = header.frames > 1;
+    let keep_depth = sixteen_bit_key(bytes);
     let oxipng = |effort: Effort| {
         let mut oxi = effort.oxipng(animated);
         oxi.strip = strip(options.metadata);
+        // oxipng 10 halves a 16-bit image whose pixels allow it but keeps the tRNS key as
+        // it is, so a key with unequal bytes turns opaque pixels transparent.
+        oxi.bit_depth_reduction &= !keep_depth;
         // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass.
         let raw = header.total_pixels.saturating_mul(8) + u64::from(header.height) * 8 + 1024;
         oxi.max_decompressed_size = usize::try_from(raw).ok();
@@ -385,6 +389,21 @@ fn stronger(
     ))
 }
 
+/// Whether `png` is 16-bit with a tRNS colour key that has no 8-bit equal (a sample whose two
+/// bytes differ).
+fn sixteen_bit_key(png: &[u8]) -> bool {
+    let mut sixteen = false;
+    for chunk in chunks(png).filter_map(Result::ok) {
+        match &chunk.kind {
+            b"IHDR" => sixteen = chunk.data.get(8) == Some(&16),
+            b"tRNS" if sixteen => return chunk.data.chunks(2).any(|s| s.first() != s.last()),
+            b"IDAT" => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether oxipng wrote a new image data stream rather than keeping the input's (perhaps in
 /// differently split chunks).
 fn recoded(input: &[u8], output: &[u8]) -> bool {
@@ -438,6 +457,23 @@ mod tests {
             attempt.actions
         );
         assert!(attempt.data.is_some());
+    }
+
+    /// A 1x1 RGB 16-bit PNG, pixel 0x0A0A each, tRNS key 0x000A each: the pixel is opaque.
+    /// `oxipng -o 2` makes it an 8-bit grey of 10 with key 10, a transparent pixel.
+    #[test]
+    fn a_sixteen_bit_colour_key_keeps_its_depth() {
+        let mut png = Vec::new();
+        let mut encoder = png::Encoder::new(&mut png, 1, 1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Sixteen);
+        encoder.set_trns(vec![0, 10, 0, 10, 0, 10]);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[10; 6]).unwrap();
+        writer.finish().unwrap();
+        assert!(sixteen_bit_key(&png));
+        let out = crate::optimize(&png, &Options::default()).unwrap();
+        assert!(out.worst() < crate::Level::Error, "{:?}", out.notes);
     }
 
     #[test]
