@@ -28,6 +28,7 @@ mod limits;
 mod metadata;
 mod options;
 mod pipeline;
+mod work;
 
 pub use error::{Error, Result};
 pub use format::{Format, detect};

@@ -8,6 +8,7 @@ use crate::format::{Format, detect};
 use crate::guard::same_frames;
 use crate::limits::Limits;
 use crate::options::Options;
+use crate::work::Deadline;
 
 /// How much a note matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,76 +57,6 @@ impl Optimized {
             .max()
             .unwrap_or(Level::Info)
     }
-}
-
-/// The time limits shared by the stages of one call: `stop`, when the codecs stop working
-/// and keep their best candidate so far (the time budget's safety net), and `limit`, the hard
-/// deadline past which the call fails.
-#[derive(Debug)]
-pub(crate) struct Deadline {
-    start: Instant,
-    stop: Option<Duration>,
-    limit: Option<Duration>,
-}
-
-impl Deadline {
-    /// Work stops at `limit`, and the call fails there.
-    #[cfg(test)]
-    pub(crate) fn new(limit: Option<Duration>) -> Self {
-        Self::with_stop(limit, limit)
-    }
-
-    /// Work stops at `stop` or `limit`, whichever comes first; the call fails at `limit`.
-    pub(crate) fn with_stop(limit: Option<Duration>, stop: Option<Duration>) -> Self {
-        let stop = match (stop, limit) {
-            (Some(s), Some(l)) => Some(s.min(l)),
-            (s, l) => s.or(l),
-        };
-        Self {
-            start: Instant::now(),
-            stop,
-            limit,
-        }
-    }
-
-    /// Time left for work, or `None` when there is no limit.
-    pub fn remaining(&self) -> Option<Duration> {
-        self.stop.map(|l| l.saturating_sub(self.start.elapsed()))
-    }
-
-    /// `Err` once work must stop.
-    pub fn check(&self) -> Result<()> {
-        Self::past(self.stop, self.start)
-    }
-
-    /// `Err` once the hard deadline passed.
-    pub fn check_limit(&self) -> Result<()> {
-        Self::past(self.limit, self.start)
-    }
-
-    fn past(at: Option<Duration>, start: Instant) -> Result<()> {
-        match at {
-            Some(at) if start.elapsed() > at => Err(Error::Deadline(at)),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// An empty buffer with room for `len` bytes, a size that came from an input, failing
-/// cleanly instead of aborting.
-pub(crate) fn room_for(len: usize) -> Result<Vec<u8>> {
-    let mut buffer = Vec::new();
-    buffer
-        .try_reserve_exact(len)
-        .map_err(|e| Error::InvalidOption(format!("cannot allocate {len} bytes: {e}")))?;
-    Ok(buffer)
-}
-
-/// A zero-filled buffer whose size came from an input, failing cleanly instead of aborting.
-pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
-    let mut buffer = room_for(len)?;
-    buffer.resize(len, 0);
-    Ok(buffer)
 }
 
 /// Optimizes one image held in memory.

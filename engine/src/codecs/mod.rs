@@ -12,7 +12,7 @@ use crate::format::Format;
 use crate::guard::Frame;
 use crate::limits::{Header, Limits};
 use crate::options::Options;
-use crate::pipeline::Deadline;
+use crate::work::Deadline;
 
 /// What a codec made of an image.
 #[derive(Debug, Default)]

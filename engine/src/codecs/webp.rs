@@ -15,7 +15,7 @@ use crate::guard::{Frame, Samples};
 use crate::limits::Header;
 use crate::metadata::essential_exif;
 use crate::options::{Metadata, Options};
-use crate::pipeline::Deadline;
+use crate::work::Deadline;
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
     Error::decode(Format::WebP, reason)

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use super::deflate::deflated_len;
 use crate::error::Result;
-use crate::pipeline::room_for;
+use crate::work::room_for;
 
 /// How the filter type of each row is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::guard::{Frame, Samples};
 use crate::limits::{Header, Limits};
 use crate::metadata::{essential_exif, exif_orientation};
 use crate::options::{Metadata, Options};
-use crate::pipeline::{Deadline, zeroed};
+use crate::work::{Deadline, zeroed};
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
     Error::decode(Format::Png, reason)

@@ -11,7 +11,7 @@ use super::deflate::zlib;
 use super::filter::{self, Rows, Strategy};
 use super::{chunks, idat, malformed, write_chunk};
 use crate::error::Result;
-use crate::pipeline::{Deadline, room_for, zeroed};
+use crate::work::{Deadline, room_for, zeroed};
 
 /// libdeflate's lazy matching: fast enough to deflate every strategy. It ranks well but not
 /// perfectly against the final level, hence more than one finalist.
