@@ -25,9 +25,11 @@ mod error;
 mod format;
 mod guard;
 mod limits;
+mod lossy;
 mod metadata;
 mod options;
 mod pipeline;
+mod pixels;
 mod work;
 
 pub use error::{Error, Result};

