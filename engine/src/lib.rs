@@ -35,5 +35,5 @@ mod work;
 pub use error::{Error, Result};
 pub use format::{Format, detect};
 pub use limits::{Limit, Limits};
-pub use options::{Metadata, Mode, Options};
+pub use options::{Accept, Metadata, Mode, Options, Output, Target};
 pub use pipeline::{Level, Note, Optimized, optimize};

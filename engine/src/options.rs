@@ -12,6 +12,135 @@ pub enum Mode {
     /// Every output pixel equals its input pixel; only the encoding changes.
     #[default]
     Lossless,
+    /// Pixels may change as long as the output, decoded, scores at least the target against
+    /// the input as displayed.
+    Lossy(Target),
+}
+
+/// A SSIMULACRA2 score that a lossy result must reach (0 to 100; 100 is identical).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target(f32);
+
+// Scores are finite: `Target::new` refuses NaN.
+impl Eq for Target {}
+
+impl Target {
+    /// 90: differences are hard to see even side by side.
+    pub const VISUALLY_LOSSLESS: Self = Self(90.0);
+    /// 80: the default lossy target.
+    pub const HIGH: Self = Self(80.0);
+    /// 70: visible on close inspection.
+    pub const MEDIUM: Self = Self(70.0);
+
+    /// A target score.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] outside 0 to 100.
+    pub fn new(score: f32) -> Result<Self> {
+        if (0.0..=100.0).contains(&score) {
+            Ok(Self(score))
+        } else {
+            Err(Error::InvalidOption(format!(
+                "target must be a score from 0 to 100, not {score}"
+            )))
+        }
+    }
+
+    /// The score.
+    #[must_use]
+    pub fn score(self) -> f32 {
+        self.0
+    }
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Self::HIGH
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = Error;
+
+    /// `visually-lossless`, `high`, `medium`, or a score such as `85`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "visually-lossless" => Ok(Self::VISUALLY_LOSSLESS),
+            "high" => Ok(Self::HIGH),
+            "medium" => Ok(Self::MEDIUM),
+            _ => s
+                .parse::<f32>()
+                .map_err(|_| {
+                    Error::InvalidOption(format!(
+                        "target must be visually-lossless, high, medium or a score, not {s:?}"
+                    ))
+                })
+                .and_then(Self::new),
+        }
+    }
+}
+
+/// The output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Output {
+    /// The input's format.
+    #[default]
+    Keep,
+    /// The smallest result among the formats in [`Options::accept`].
+    Auto,
+    /// JPEG (lossy only; never for images with transparency).
+    Jpeg,
+    /// PNG (lossy: a palette PNG).
+    Png,
+    /// WebP (lossy).
+    WebP,
+    /// AVIF (lossy).
+    Avif,
+}
+
+impl std::str::FromStr for Output {
+    type Err = Error;
+
+    /// `keep`, `auto`, `jpeg` (or `jpg`), `png`, `webp`, `avif`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "keep" => Ok(Self::Keep),
+            "auto" => Ok(Self::Auto),
+            "jpeg" | "jpg" => Ok(Self::Jpeg),
+            "png" => Ok(Self::Png),
+            "webp" => Ok(Self::WebP),
+            "avif" => Ok(Self::Avif),
+            _ => Err(Error::InvalidOption(format!(
+                "format must be keep, auto, jpeg, png, webp or avif, not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// The formats [`Output::Auto`] may choose from. Default: all four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Accept {
+    /// JPEG.
+    pub jpeg: bool,
+    /// PNG.
+    pub png: bool,
+    /// WebP.
+    pub webp: bool,
+    /// AVIF.
+    pub avif: bool,
+}
+
+impl Default for Accept {
+    fn default() -> Self {
+        Self {
+            jpeg: true,
+            png: true,
+            webp: true,
+            avif: true,
+        }
+    }
 }
 
 /// Which metadata survives.
@@ -34,6 +163,10 @@ pub enum Metadata {
 pub struct Options {
     /// Default: [`Mode::Lossless`].
     pub mode: Mode,
+    /// Default: [`Output::Keep`].
+    pub output: Output,
+    /// Formats [`Output::Auto`] may choose. Default: all four.
+    pub accept: Accept,
     /// Default: [`Metadata::Essential`].
     pub metadata: Metadata,
     /// Default: [`Limits::default`].
@@ -52,6 +185,8 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             mode: Mode::Lossless,
+            output: Output::Keep,
+            accept: Accept::default(),
             metadata: Metadata::Essential,
             limits: Limits::default(),
             time_budget: Duration::from_secs(20),
@@ -61,6 +196,27 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Sets [`Options::mode`].
+    #[must_use]
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`Options::output`].
+    #[must_use]
+    pub fn with_output(mut self, output: Output) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// Sets [`Options::accept`].
+    #[must_use]
+    pub fn with_accept(mut self, accept: Accept) -> Self {
+        self.accept = accept;
+        self
+    }
+
     /// Sets [`Options::metadata`].
     #[must_use]
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
@@ -94,6 +250,24 @@ impl Options {
         if self.time_budget.is_zero() {
             return Err(Error::InvalidOption(
                 "time_budget must be above zero".into(),
+            ));
+        }
+        if self.mode == Mode::Lossless && !matches!(self.output, Output::Keep | Output::Auto) {
+            return Err(Error::InvalidOption(
+                "lossless output is only made in the input's format: use keep (or auto)".into(),
+            ));
+        }
+        if self.output == Output::Auto
+            && self.accept
+                == (Accept {
+                    jpeg: false,
+                    png: false,
+                    webp: false,
+                    avif: false,
+                })
+        {
+            return Err(Error::InvalidOption(
+                "auto needs at least one accepted format".into(),
             ));
         }
         if self.deadline.is_some_and(|d| d.is_zero()) {

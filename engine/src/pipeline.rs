@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::format::{Format, detect};
 use crate::guard::same_frames;
 use crate::limits::Limits;
-use crate::options::Options;
+use crate::lossy;
+use crate::options::{Mode, Options};
 use crate::work::Deadline;
 
 /// How much a note matters.
@@ -32,7 +33,7 @@ pub struct Note {
 }
 
 /// The result of [`optimize`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Optimized {
     /// The output: a smaller encoding, or the input bytes when nothing smaller passed the guards.
@@ -45,6 +46,11 @@ pub struct Optimized {
     pub changed: bool,
     /// What was done, what was skipped, and any guard that fired.
     pub notes: Vec<Note>,
+    /// The SSIMULACRA2 score of a lossy result against the input as displayed, measured on
+    /// the output decoded; `None` when the pixels did not change.
+    pub ssimulacra2: Option<f64>,
+    /// Lossy encodes tried (each decoded and scored).
+    pub encodes: u32,
 }
 
 impl Optimized {
@@ -71,11 +77,23 @@ impl Optimized {
 /// the input comes back), with a warning note. Past [`Options::deadline`] the call fails with
 /// [`Error::Deadline`], unless the codec has already made a candidate, which is checked too.
 ///
+/// In [`Mode::Lossy`], the lossless result competes with, per format the options allow, the
+/// smallest encoding found whose decoded pixels score at least the target (SSIMULACRA2)
+/// against the input as displayed; the smallest of them, never bigger than the input, wins.
+///
 /// # Errors
 /// [`Error::UnsupportedFormat`], [`Error::LimitExceeded`], [`Error::Decode`] for inputs the
 /// engine refuses; [`Error::InvalidOption`], [`Error::Encode`], [`Error::Deadline`] otherwise.
 pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
     options.validate()?;
+    match options.mode {
+        Mode::Lossless => lossless(input, options),
+        Mode::Lossy(target) => lossy::optimize(input, options, target),
+    }
+}
+
+/// The lossless pipeline.
+pub(crate) fn lossless(input: &[u8], options: &Options) -> Result<Optimized> {
     let start = Instant::now();
     let limits = &options.limits;
     limits.check_input(input.len())?;
@@ -127,13 +145,15 @@ pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
 }
 
 /// The input as the result.
-fn unchanged(input: &[u8], format: Format, notes: Vec<Note>) -> Optimized {
+pub(crate) fn unchanged(input: &[u8], format: Format, notes: Vec<Note>) -> Optimized {
     Optimized {
         data: input.to_vec(),
         format_in: format,
         format_out: format,
         changed: false,
         notes,
+        ssimulacra2: None,
+        encodes: 0,
     }
 }
 
@@ -163,6 +183,8 @@ fn settle(
                 format_out,
                 changed: true,
                 notes,
+                ssimulacra2: None,
+                encodes: 0,
             });
         }
         Ok(false) => "guard: output pixels differ from input; input kept".to_string(),
@@ -172,7 +194,7 @@ fn settle(
     Ok(unchanged(input, format, notes))
 }
 
-fn note(level: Level, message: impl Into<String>) -> Note {
+pub(crate) fn note(level: Level, message: impl Into<String>) -> Note {
     Note {
         level,
         message: message.into(),

@@ -6,7 +6,7 @@ pub(crate) mod avif_encode;
 mod gif;
 pub(crate) mod jpeg;
 pub(crate) mod palette;
-mod png;
+pub(crate) mod png;
 pub(crate) mod webp;
 
 use crate::error::Result;

@@ -1,3 +1,341 @@
-//! Lossy mode: per image, the smallest encoding that meets a perceptual target.
+//! Lossy mode: per image, the smallest encoding among the allowed formats whose decoded
+//! pixels score at least the target against the input as displayed. Every probe is decoded
+//! by the format's decoder and scored; the lossless result competes.
 
+mod formats;
 pub(crate) mod score;
+mod search;
+
+use std::time::Instant;
+
+use crate::codecs::{self, jpeg::Chroma};
+use crate::error::{Error, Result};
+use crate::format::{Format, detect};
+use crate::guard::Frame;
+use crate::limits::Limits;
+use crate::options::{Metadata, Mode, Options, Output, Target};
+use crate::pipeline::{self, Level, Note, Optimized, note};
+use crate::pixels::{Rgba8, orient};
+use crate::work::Deadline;
+
+use formats::Encoder;
+use score::Reference;
+use search::{Bounds, Probe, search};
+
+/// Probes allowed per format.
+const PROBES: u32 = 6;
+
+/// Seconds per megapixel of one score against the prepared reference, on one core.
+const SCORE_COST: f64 = 0.45;
+
+/// Bytes held per pixel at the lossy peak: the source at 16 bits, its RGBA copy, the
+/// reference's and a candidate's scoring planes, and an encoder's working picture.
+const BYTES_PER_PIXEL: u64 = 160;
+
+/// When two variants of a format are compared at one setting, the score points that one
+/// more unit of ln(bytes) must buy: roughly the slope of mozjpeg's and libwebp's score
+/// against ln(bytes) near scores of 70 to 90 (an assumed constant, checked by the report).
+const EXCHANGE: f64 = 20.0;
+
+pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Result<Optimized> {
+    let start = Instant::now();
+    let limits = &options.limits;
+    limits.check_input(input.len())?;
+    let format = detect(input)?;
+    let header = codecs::probe(format, input, limits)?;
+    limits.check(&header)?;
+    limits.check_memory(
+        header
+            .pixels()
+            .saturating_mul(BYTES_PER_PIXEL)
+            .saturating_add(input.len() as u64),
+    )?;
+    let formats = allowed(options, format)?;
+
+    // The lossless result competes; it gets a quarter of the budget.
+    let lossless = pipeline::lossless(
+        input,
+        &Options {
+            mode: Mode::Lossless,
+            output: Output::Keep,
+            time_budget: options.time_budget / 4,
+            ..options.clone()
+        },
+    )?;
+    let mut notes = lossless.notes.clone();
+    if header.frames > 1 || matches!(format, Format::Gif | Format::Apng) {
+        notes.push(note(
+            Level::Info,
+            "lossy: animations and GIFs stay lossless",
+        ));
+        return Ok(Optimized { notes, ..lossless });
+    }
+    let Some(frame) = formats::source(format, input, limits)? else {
+        notes.push(note(
+            Level::Info,
+            "lossy: CMYK and 12-bit JPEGs stay lossless",
+        ));
+        return Ok(Optimized { notes, ..lossless });
+    };
+    let (icc, orientation) = formats::colour_and_orientation(format, input);
+    let icc = icc.filter(|_| options.metadata != Metadata::None);
+    let frame = orient(frame, orientation)?;
+    let reference = Reference::new(&frame)?;
+    let image = Rgba8::from_frame(&frame)?;
+    drop(frame);
+    let transparent = !image.opaque();
+    if transparent && formats == [Format::Jpeg] {
+        return Err(Error::InvalidOption(
+            "format jpeg cannot hold this image's transparency".into(),
+        ));
+    }
+
+    // The lossless result had a quarter; preparing the source costs about one score. The
+    // budget is spent by estimate, so the result does not depend on the clock; the clock
+    // stops the search only past the whole budget, as a safety net.
+    let megapixels = header.pixels() as f64 / 1e6;
+    let budget = options.time_budget.as_secs_f64() * 0.75 - SCORE_COST * megapixels;
+    let deadline = Deadline::with_stop(
+        options.deadline.map(|d| d.saturating_sub(start.elapsed())),
+        Some(options.time_budget.saturating_sub(start.elapsed() / 2)),
+    );
+    let mut run = Run {
+        target: f64::from(target.score()),
+        image: &image,
+        reference: &reference,
+        icc: icc.as_deref(),
+        limits,
+        deadline: &deadline,
+        megapixels,
+        planned: 0.0,
+        budget,
+        encodes: 0,
+        notes: Vec::new(),
+    };
+    let mut best: Option<(Encoder, Probe)> = None;
+    for format in formats {
+        if transparent && format == Format::Jpeg {
+            run.notes.push(note(
+                Level::Info,
+                "lossy: jpeg skipped, the image has transparency",
+            ));
+            continue;
+        }
+        let beat = best
+            .as_ref()
+            .map_or(lossless.data.len(), |(_, b)| b.data.len())
+            .min(lossless.data.len());
+        if let Some(found) = run.format(format, beat)? {
+            if found.1.data.len() < beat {
+                best = Some(found);
+            }
+        }
+    }
+    notes.append(&mut run.notes);
+    let encodes = run.encodes;
+    Ok(match best {
+        Some((encoder, probe)) if probe.data.len() < lossless.data.len() => {
+            notes.push(note(
+                Level::Info,
+                format!(
+                    "lossy: {} at setting {}, SSIMULACRA2 {:.2} (target {}), {} encodes",
+                    encoder.name(),
+                    probe.knob,
+                    probe.score,
+                    target.score(),
+                    encodes
+                ),
+            ));
+            Optimized {
+                data: probe.data,
+                format_in: format,
+                format_out: encoder.format(),
+                changed: true,
+                notes,
+                ssimulacra2: Some(probe.score),
+                encodes,
+            }
+        }
+        _ => {
+            notes.push(note(
+                Level::Info,
+                "lossy: no encoding meeting the target beat the lossless result",
+            ));
+            Optimized {
+                notes,
+                encodes,
+                ..lossless
+            }
+        }
+    })
+}
+
+/// The formats to search, cheapest first.
+fn allowed(options: &Options, input: Format) -> Result<Vec<Format>> {
+    let keep = match input {
+        Format::Apng | Format::Gif => Format::Png,
+        other => other,
+    };
+    Ok(match options.output {
+        Output::Keep => vec![keep],
+        Output::Jpeg => vec![Format::Jpeg],
+        Output::Png => vec![Format::Png],
+        Output::WebP => vec![Format::WebP],
+        Output::Avif => vec![Format::Avif],
+        Output::Auto => {
+            let a = options.accept;
+            [
+                (a.jpeg, Format::Jpeg),
+                (a.webp, Format::WebP),
+                (a.avif, Format::Avif),
+                (a.png, Format::Png),
+            ]
+            .into_iter()
+            .filter_map(|(on, f)| on.then_some(f))
+            .collect()
+        }
+    })
+}
+
+/// The state of one lossy search over formats.
+struct Run<'a> {
+    target: f64,
+    image: &'a Rgba8,
+    reference: &'a Reference,
+    icc: Option<&'a [u8]>,
+    limits: &'a Limits,
+    deadline: &'a Deadline,
+    megapixels: f64,
+    /// Estimated seconds of the probes made so far; the budget is spent by estimate, so the
+    /// result does not depend on the clock (the deadline is only a safety net).
+    planned: f64,
+    budget: f64,
+    encodes: u32,
+    notes: Vec<Note>,
+}
+
+impl Run<'_> {
+    /// Estimated seconds of one probe with `encoder`.
+    fn cost(&self, encoder: Encoder) -> f64 {
+        (encoder.cost() + SCORE_COST) * self.megapixels + 0.01
+    }
+
+    /// Probes that fit in what is left of the budget.
+    fn affordable(&self, encoder: Encoder) -> u32 {
+        let left = (self.budget - self.planned).max(0.0);
+        ((left / self.cost(encoder)).floor() as u32).min(PROBES)
+    }
+
+    /// One encode, decoded and scored.
+    fn probe(&mut self, encoder: Encoder, knob: i32) -> Result<Probe> {
+        self.planned += self.cost(encoder);
+        self.encodes += 1;
+        let data = encoder.encode(self.image, knob, self.icc, self.limits, self.deadline)?;
+        let score = check(self.reference, encoder.format(), &data, self.limits)?;
+        Ok(Probe { knob, data, score })
+    }
+
+    /// The smallest passing encode of `format`, if the budget allows a search.
+    fn format(&mut self, format: Format, beat: usize) -> Result<Option<(Encoder, Probe)>> {
+        let (a, b) = match format {
+            Format::Jpeg => (Encoder::Jpeg(Chroma::Half), Encoder::Jpeg(Chroma::Full)),
+            Format::WebP => (
+                Encoder::WebP { sharp: false },
+                Encoder::WebP { sharp: true },
+            ),
+            Format::Png => (
+                Encoder::Palette { dither: true },
+                Encoder::Palette { dither: false },
+            ),
+            _ => {
+                let speed = self.avif_speed();
+                (Encoder::Avif { speed }, Encoder::Avif { speed })
+            }
+        };
+        if format == Format::Avif && self.icc.is_some_and(|icc| !is_srgb(icc)) {
+            self.notes.push(note(
+                Level::Info,
+                "lossy: avif skipped, its encoder cannot carry this ICC profile",
+            ));
+            return Ok(None);
+        }
+        let probes = self.affordable(a);
+        if probes < 2 {
+            self.notes.push(note(
+                Level::Warn,
+                format!("lossy: {} skipped, the time budget is spent", a.name()),
+            ));
+            return Ok(None);
+        }
+        let (start, slope) = a.start(self.target);
+        // Two variants: each tried at the start, the better trade of score for bytes kept.
+        let (encoder, first) = if a != b && probes >= 4 {
+            let pa = self.probe(a, start)?;
+            let pb = self.probe(b, start)?;
+            let value = |p: &Probe| p.score - EXCHANGE * (p.data.len() as f64).ln();
+            if value(&pb) > value(&pa) {
+                (b, pb)
+            } else {
+                (a, pa)
+            }
+        } else {
+            (a, self.probe(a, start)?)
+        };
+        let (low, high) = encoder.range();
+        let deadline = self.deadline;
+        let bounds = Bounds {
+            low,
+            high,
+            start,
+            slope,
+            probes: probes - u32::from(a != b && probes >= 4),
+            beat,
+        };
+        let found = search(
+            self.target,
+            bounds,
+            Some(first),
+            |knob| self.probe(encoder, knob),
+            || deadline.check().is_ok(),
+        );
+        let found = match found {
+            Ok(found) => found,
+            Err(e @ (Error::Encode { .. } | Error::Decode { .. })) => {
+                self.notes.push(note(
+                    Level::Warn,
+                    format!("lossy: {} failed ({e}); skipped", encoder.name()),
+                ));
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(found.best.map(|p| (encoder, p)))
+    }
+
+    /// The slowest rav1e speed that leaves room for four probes.
+    fn avif_speed(&self) -> u8 {
+        let left = (self.budget - self.planned).max(0.0);
+        [4, 6, 8, 10]
+            .into_iter()
+            .find(|&s| {
+                4.0 * ((formats::avif_cost(s) + SCORE_COST) * self.megapixels + 0.01) <= left
+            })
+            .unwrap_or(10)
+    }
+}
+
+/// The score of an encoded candidate, decoded by its format's decoder, against the source.
+pub(crate) fn check(
+    reference: &Reference,
+    format: Format,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<f64> {
+    let decoded: Frame = formats::decode(format, data, limits)?;
+    reference.score(&decoded)
+}
+
+/// True for a profile that describes itself as sRGB, which an untagged output means too.
+fn is_srgb(icc: &[u8]) -> bool {
+    icc.windows(4).any(|w| w == b"sRGB")
+}

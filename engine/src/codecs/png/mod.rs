@@ -114,6 +114,25 @@ fn after_keyword(data: &[u8], skip: usize) -> &[u8] {
     data.get(start..).unwrap_or_default()
 }
 
+/// The ICC profile from `iCCP`, inflated (its size was checked against the metadata limit
+/// from the header).
+pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    let chunk = chunks(bytes)
+        .map_while(Result::ok)
+        .find(|c| &c.kind == b"iCCP")?;
+    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(after_keyword(chunk.data, 1), 1 << 26)
+        .ok()
+}
+
+/// The EXIF orientation from `eXIf` (1 when absent).
+pub(crate) fn orientation(bytes: &[u8]) -> u16 {
+    chunks(bytes)
+        .map_while(Result::ok)
+        .find(|c| &c.kind == b"eXIf")
+        .and_then(|c| exif_orientation(c.data))
+        .unwrap_or(1)
+}
+
 /// Bytes per pixel once decoded with `EXPAND` (palette to RGB, low bit depths to 8, `tRNS`
 /// to an alpha channel), from IHDR; an alpha channel is assumed, as `tRNS` may follow.
 fn decoded_bytes_per_pixel(ihdr: &[u8]) -> u8 {

@@ -1,0 +1,173 @@
+//! The lossy encoders seen by the search: one knob each, a few variants, a decoder for the
+//! check, a starting point and a cost.
+
+use std::time::Duration;
+
+use crate::codecs::jpeg::Chroma;
+use crate::codecs::{self, avif, avif_encode, jpeg, palette, png, webp};
+use crate::error::{Error, Result};
+use crate::format::Format;
+use crate::guard::Frame;
+use crate::limits::Limits;
+use crate::options::{Metadata, Mode, Options, Output};
+use crate::pixels::Rgba8;
+use crate::work::Deadline;
+
+/// One encoder setting other than the knob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoder {
+    /// mozjpeg at quality 1 to 100.
+    Jpeg(Chroma),
+    /// libwebp lossy at quality 1 to 100, method 4; sharp RGB to YUV conversion when true.
+    WebP { sharp: bool },
+    /// ravif at quality 1 to 100 and a rav1e speed.
+    Avif { speed: u8 },
+    /// A palette PNG; the knob is 4 × log2 of the colour count (4 to 32: 2 to 256 colours).
+    Palette { dither: bool },
+}
+
+impl Encoder {
+    pub fn format(self) -> Format {
+        match self {
+            Self::Jpeg(_) => Format::Jpeg,
+            Self::WebP { .. } => Format::WebP,
+            Self::Avif { .. } => Format::Avif,
+            Self::Palette { .. } => Format::Png,
+        }
+    }
+
+    /// Knob range.
+    pub fn range(self) -> (i32, i32) {
+        match self {
+            Self::Palette { .. } => (4, 32),
+            _ => (1, 100),
+        }
+    }
+
+    /// The knob to try first for a target score, and the score gained per knob step near
+    /// it. Starting points: the settings where these encoders typically reach the target
+    /// on photos; the search measures the real slope after two probes.
+    pub fn start(self, target: f64) -> (i32, f64) {
+        // Linear between (target 70, knob a) and (target 90, knob b).
+        let (a, b, slope) = match self {
+            Self::Jpeg(_) => (70.0, 90.0, 0.8),
+            Self::WebP { .. } => (75.0, 92.0, 0.7),
+            Self::Avif { .. } => (60.0, 82.0, 0.6),
+            Self::Palette { .. } => (20.0, 32.0, 2.0),
+        };
+        let knob = a + (b - a) * (target - 70.0) / 20.0;
+        let (low, high) = self.range();
+        ((knob.round() as i32).clamp(low, high), slope)
+    }
+
+    /// Seconds per megapixel of one encode and the decode that checks it, on one core.
+    pub fn cost(self) -> f64 {
+        match self {
+            Self::Jpeg(_) => 0.15,
+            Self::WebP { .. } => 0.3,
+            Self::Avif { speed } => avif_cost(speed),
+            Self::Palette { .. } => 0.6,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Self::Jpeg(Chroma::Half) => "jpeg 4:2:0".into(),
+            Self::Jpeg(Chroma::Full) => "jpeg 4:4:4".into(),
+            Self::WebP { sharp: false } => "webp".into(),
+            Self::WebP { sharp: true } => "webp sharp-yuv".into(),
+            Self::Avif { speed } => format!("avif speed {speed}"),
+            Self::Palette { dither: true } => "palette png dithered".into(),
+            Self::Palette { dither: false } => "palette png".into(),
+        }
+    }
+
+    /// Encodes `image` at `knob`.
+    pub fn encode(
+        self,
+        image: &Rgba8,
+        knob: i32,
+        icc: Option<&[u8]>,
+        limits: &Limits,
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>> {
+        let quality = knob as f32;
+        match self {
+            Self::Jpeg(chroma) => jpeg::encode_lossy(image, quality, chroma, icc),
+            Self::WebP { sharp } => webp::encode_lossy(image, quality, sharp, 4, icc),
+            Self::Avif { speed } => avif_encode::encode(image, quality, speed),
+            Self::Palette { dither } => {
+                let indexed = palette::quantize(image, colours(knob), dither, icc)?;
+                compress_png(indexed, limits, deadline)
+            }
+        }
+    }
+}
+
+/// rav1e's cost at a speed, seconds per megapixel on one core (measured with ravif, 8-bit,
+/// photos; README, "Lossy").
+pub(crate) fn avif_cost(speed: u8) -> f64 {
+    match speed {
+        0..=4 => 6.0,
+        5..=6 => 3.0,
+        7..=8 => 1.5,
+        _ => 0.8,
+    }
+}
+
+/// The colour count for a palette knob.
+fn colours(knob: i32) -> u16 {
+    2f64.powf(f64::from(knob) / 4.0).round().clamp(2.0, 256.0) as u16
+}
+
+/// A quantized PNG through the lossless pipeline's fastest effort.
+fn compress_png(indexed: Vec<u8>, limits: &Limits, deadline: &Deadline) -> Result<Vec<u8>> {
+    let header = codecs::probe(Format::Png, &indexed, limits)?;
+    let quick = Options {
+        mode: Mode::Lossless,
+        output: Output::Keep,
+        metadata: Metadata::All,
+        time_budget: Duration::from_millis(1),
+        ..Options::default()
+    };
+    let attempt = codecs::optimize(Format::Png, &indexed, &header, &quick, deadline)?;
+    Ok(match attempt.data {
+        Some(smaller) if smaller.len() < indexed.len() => smaller,
+        _ => indexed,
+    })
+}
+
+/// Decodes an output of `format` for its check: the decoder is not the encoder.
+pub(crate) fn decode(format: Format, bytes: &[u8], limits: &Limits) -> Result<Frame> {
+    let none = || Error::decode(format, "no frame decoded");
+    match format {
+        Format::Jpeg => jpeg::decode_display(bytes, limits)?.ok_or_else(none),
+        Format::WebP => webp::decode_display(bytes),
+        Format::Avif => avif::decode_display(bytes, limits),
+        _ => codecs::decode(format, bytes, limits)?
+            .and_then(|mut frames| frames.drain(..).next())
+            .ok_or_else(none),
+    }
+}
+
+/// The input as displayed, before orientation: `None` when the lossy path cannot show it
+/// faithfully (CMYK or 12-bit JPEG, animations, GIF).
+pub(crate) fn source(format: Format, bytes: &[u8], limits: &Limits) -> Result<Option<Frame>> {
+    match format {
+        Format::Jpeg => jpeg::decode_display(bytes, limits),
+        Format::Png => decode(format, bytes, limits).map(Some),
+        Format::WebP => webp::decode_display(bytes).map(Some),
+        Format::Avif => avif::decode_display(bytes, limits).map(Some),
+        Format::Apng | Format::Gif => Ok(None),
+    }
+}
+
+/// The input's ICC profile and EXIF orientation.
+pub(crate) fn colour_and_orientation(format: Format, bytes: &[u8]) -> (Option<Vec<u8>>, u16) {
+    match format {
+        Format::Jpeg => (jpeg::icc(bytes), jpeg::orientation(bytes)),
+        Format::Png => (png::icc(bytes), png::orientation(bytes)),
+        Format::WebP => (webp::icc(bytes), webp::orientation(bytes)),
+        _ => (None, 1),
+    }
+}

@@ -1,0 +1,170 @@
+//! The search along one encoder knob: the lowest setting whose decoded output still meets
+//! the target, found by interpolating between probes rather than bisecting.
+
+use crate::error::Result;
+
+/// One encode, decoded and scored.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    pub knob: i32,
+    pub data: Vec<u8>,
+    pub score: f64,
+}
+
+/// What the search may do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Knob range; score and bytes grow with the knob.
+    pub low: i32,
+    pub high: i32,
+    /// The first knob tried.
+    pub start: i32,
+    /// Expected score gained per knob step near the target, used until two probes measure it.
+    pub slope: f64,
+    /// Probes allowed.
+    pub probes: u32,
+    /// Bytes of the best result so far from other formats: a failing probe at least this big
+    /// ends the search, as higher settings only grow.
+    pub beat: usize,
+}
+
+/// The outcome: the smallest passing probe (if any) and how many encodes it took.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub best: Option<Probe>,
+    pub encodes: u32,
+}
+
+/// Searches with `probe(knob)`; `first`, when given, is a probe already made at
+/// `bounds.start` (it counts against `bounds.probes`). Stops when `go_on()` is false.
+pub(crate) fn search(
+    target: f64,
+    bounds: Bounds,
+    first: Option<Probe>,
+    mut probe: impl FnMut(i32) -> Result<Probe>,
+    mut go_on: impl FnMut() -> bool,
+) -> Result<Found> {
+    let mut found = Found::default();
+    // The highest failing and the lowest passing knob so far, with their scores.
+    let mut fail: Option<(i32, f64)> = None;
+    let mut pass: Option<(i32, f64)> = None;
+    let mut tried = Vec::new();
+    let mut slope = bounds.slope;
+    let mut last: Option<(i32, f64)> = None;
+    let mut knob = bounds.start.clamp(bounds.low, bounds.high);
+    let mut next = first;
+    while found.encodes < bounds.probes && !tried.contains(&knob) {
+        let p = match next.take() {
+            Some(p) => p,
+            None if go_on() => probe(knob)?,
+            None => break,
+        };
+        found.encodes += 1;
+        tried.push(knob);
+        // The slope measured by the last two probes, when it is a sane one.
+        if let Some((k, s)) = last {
+            let measured = (p.score - s) / f64::from(p.knob - k);
+            if p.knob != k && measured > 0.0 {
+                slope = measured;
+            }
+        }
+        last = Some((p.knob, p.score));
+        if p.score >= target {
+            if pass.is_none_or(|(k, _)| p.knob < k) {
+                pass = Some((p.knob, p.score));
+            }
+            if found
+                .best
+                .as_ref()
+                .is_none_or(|b| p.data.len() < b.data.len())
+            {
+                found.best = Some(p);
+            }
+        } else {
+            let big = p.data.len() >= bounds.beat;
+            if fail.is_none_or(|(k, _)| p.knob > k) {
+                fail = Some((p.knob, p.score));
+            }
+            if big {
+                break;
+            }
+        }
+        knob = match (fail, pass) {
+            (Some((kf, _)), Some((kp, _))) if kp - kf <= 1 => break,
+            (Some((kf, sf)), Some(_)) => kf + steps(target - sf, slope),
+            (None, Some((kp, sp))) if kp > bounds.low => kp - steps(sp - target, slope),
+            (Some((kf, sf)), None) if kf < bounds.high => kf + steps(target - sf, slope),
+            _ => break,
+        };
+        let (floor, ceiling) = (
+            fail.map_or(bounds.low, |(k, _)| k + 1),
+            pass.map_or(bounds.high, |(k, _)| k - 1),
+        );
+        knob = knob.clamp(floor, ceiling);
+    }
+    Ok(found)
+}
+
+/// Knob steps to cover `gap` score points at `slope` points a step: at least one.
+fn steps(gap: f64, slope: f64) -> i32 {
+    let n = (gap / slope.max(0.05)).ceil();
+    if n.is_finite() { (n as i32).max(1) } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model encoder: score rises by `per` a step from `at0` at knob 0, bytes by 100.
+    fn model(per: f64, at0: f64) -> impl FnMut(i32) -> Result<Probe> {
+        move |knob| {
+            Ok(Probe {
+                knob,
+                data: vec![0; 1000 + 100 * knob as usize],
+                score: at0 + per * f64::from(knob),
+            })
+        }
+    }
+
+    fn bounds(start: i32, probes: u32) -> Bounds {
+        Bounds {
+            low: 0,
+            high: 100,
+            start,
+            slope: 1.0,
+            probes,
+            beat: usize::MAX,
+        }
+    }
+
+    #[test]
+    fn finds_the_lowest_passing_knob_of_a_linear_model() {
+        // Score 80 is reached at knob 60 exactly.
+        let found = search(80.0, bounds(85, 6), None, model(0.5, 50.0), || true).unwrap();
+        let best = found.best.unwrap();
+        assert_eq!(best.knob, 60);
+        assert!(found.encodes <= 4, "{}", found.encodes);
+    }
+
+    #[test]
+    fn never_returns_a_failing_probe() {
+        let found = search(99.0, bounds(50, 6), None, model(0.1, 50.0), || true).unwrap();
+        assert!(found.best.is_none());
+        assert_eq!(found.encodes, 2); // 50, then 100 (the top), both failing
+    }
+
+    #[test]
+    fn a_failing_probe_bigger_than_the_best_so_far_stops() {
+        let mut b = bounds(40, 6);
+        b.beat = 1000;
+        let found = search(80.0, b, None, model(0.5, 50.0), || true).unwrap();
+        assert_eq!((found.encodes, found.best.is_none()), (1, true));
+    }
+
+    #[test]
+    fn the_probe_count_is_kept() {
+        let found = search(80.0, bounds(99, 2), None, model(0.5, 50.0), || true).unwrap();
+        assert_eq!(found.encodes, 2);
+        assert!(found.best.unwrap().knob < 99);
+    }
+}
