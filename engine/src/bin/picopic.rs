@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use picopic_engine::{Format, Level, Metadata, Options, detect, optimize};
+use picopic_engine::{Format, Level, Metadata, Mode, Options, Output, Target, detect, optimize};
 use rayon::prelude::*;
 use serde_json::json;
 
-/// Losslessly shrink PNG, APNG, JPEG and WebP images; GIF and AVIF are checked and kept.
+/// Shrink PNG, APNG, JPEG, WebP and AVIF images: losslessly by default, or to the smallest
+/// JPEG, WebP, AVIF or palette PNG that meets a perceptual target (--mode lossy).
 ///
 /// Without --out-dir nothing is written: the run only reports.
 #[derive(Debug, Parser)]
@@ -43,6 +44,25 @@ struct Cli {
     /// Which metadata to keep.
     #[arg(long, value_enum, default_value_t = MetadataArg::Essential)]
     metadata: MetadataArg,
+    /// lossless, or lossy (the default when --target is given).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Lossy target: visually-lossless (SSIMULACRA2 90), high (80, the default), medium (70),
+    /// or a score.
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
+    /// Output format: keep, auto (the smallest of all four), jpeg, png, webp or avif. Results
+    /// in another format get that format's extension.
+    #[arg(long, value_name = "FORMAT", default_value = "keep")]
+    format: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    /// Pixels stay exactly as they are.
+    Lossless,
+    /// Pixels may change within the target.
+    Lossy,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -71,6 +91,9 @@ struct Report {
     status: &'static str,
     format_in: Option<Format>,
     format_out: Option<Format>,
+    output: Option<PathBuf>,
+    ssimulacra2: Option<f64>,
+    encodes: u32,
     bytes_in: u64,
     bytes_out: u64,
     millis: u128,
@@ -94,7 +117,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(out_dir) = cli.out_dir.as_deref()
-        && let Err(clashes) = check_collisions(&jobs, out_dir)
+        && let Err(clashes) = check_collisions(&jobs, out_dir, options.output)
     {
         for clash in clashes {
             eprintln!("picopic: {clash}");
@@ -134,7 +157,29 @@ fn options(cli: &Cli) -> Result<Options, String> {
         MetadataArg::All => Metadata::All,
         MetadataArg::None => Metadata::None,
     };
+    let output: Output = cli.format.parse().map_err(|e| format!("--format: {e}"))?;
+    let target: Option<Target> = cli
+        .target
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| format!("--target: {e}"))?;
+    let mode = match (cli.mode, target) {
+        (Some(ModeArg::Lossless), Some(_)) => {
+            return Err("--target applies to --mode lossy only".into());
+        }
+        (Some(ModeArg::Lossless), None) | (None, None) => Mode::Lossless,
+        (Some(ModeArg::Lossy) | None, target) => Mode::Lossy(target.unwrap_or_default()),
+    };
+    if mode == Mode::Lossless && !matches!(output, Output::Keep | Output::Auto) {
+        return Err(format!(
+            "--format {}: lossless results keep the input's format; add --mode lossy",
+            cli.format
+        ));
+    }
     let mut options = Options::default()
+        .with_mode(mode)
+        .with_output(output)
         .with_metadata(metadata)
         .with_time_budget(seconds("budget", cli.budget)?);
     if let Some(deadline) = cli.deadline {
@@ -176,20 +221,36 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
     Ok(jobs)
 }
 
-/// Where the result of `job` is written under `out_dir`. Both the write and the collision
-/// check go through here, so a later change of name or extension cannot escape the check.
-fn output_path(job: &Job, out_dir: &Path) -> PathBuf {
-    out_dir.join(&job.relative)
+/// Where the result of `job` is written under `out_dir`: its relative path, with the
+/// extension of `format` when the result changed format. Both the write and the collision
+/// check go through here.
+fn output_path(job: &Job, out_dir: &Path, format: Option<(Format, Format)>) -> PathBuf {
+    let path = out_dir.join(&job.relative);
+    match format {
+        Some((from, to)) if from != to => path.with_extension(to.extension()),
+        _ => path,
+    }
+}
+
+/// What two jobs must not share: the output path, or, when the format may change, the path
+/// without its extension (`x.png` and `x.jpg` could both become `x.avif`).
+fn collision_key(job: &Job, out_dir: &Path, output: Output) -> PathBuf {
+    let path = output_path(job, out_dir, None);
+    if output == Output::Keep {
+        path
+    } else {
+        path.with_extension("")
+    }
 }
 
 /// One message per pair of jobs that would write the same output file: run together, the
 /// later write would silently replace the earlier result. Writing over a job's own input
 /// (`-o` naming the input folder) is allowed.
-fn check_collisions(jobs: &[Job], out_dir: &Path) -> Result<(), Vec<String>> {
+fn check_collisions(jobs: &[Job], out_dir: &Path, output: Output) -> Result<(), Vec<String>> {
     let mut first_writer: HashMap<PathBuf, &Job> = HashMap::new();
     let mut clashes = Vec::new();
     for job in jobs {
-        match first_writer.entry(output_path(job, out_dir)) {
+        match first_writer.entry(collision_key(job, out_dir, output)) {
             Entry::Vacant(slot) => {
                 slot.insert(job);
             }
@@ -223,6 +284,9 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
         status: "error",
         format_in: None,
         format_out: None,
+        output: None,
+        ssimulacra2: None,
+        encodes: 0,
         bytes_in: 0,
         bytes_out: 0,
         millis: 0,
@@ -236,7 +300,10 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
         })
         .and_then(|result| {
             if let Some(dir) = out_dir {
-                write_atomically(&output_path(job, dir), job.index, &result.data)?;
+                let formats = Some((result.format_in, result.format_out));
+                let path = output_path(job, dir, formats);
+                write_atomically(&path, job.index, &result.data)?;
+                report.output = Some(path);
             }
             Ok(result)
         });
@@ -254,6 +321,8 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
             report.format_in = Some(result.format_in);
             report.format_out = Some(result.format_out);
             report.bytes_out = result.data.len() as u64;
+            report.ssimulacra2 = result.ssimulacra2;
+            report.encodes = result.encodes;
         }
         Err(message) => report.error = Some(message),
     }
@@ -293,7 +362,14 @@ fn to_json(report: &Report) -> serde_json::Value {
         "bytes_in": report.bytes_in,
         "bytes_out": report.bytes_out,
         "millis": report.millis,
+        "encodes": report.encodes,
     });
+    if let Some(output) = &report.output {
+        value["output"] = json!(output.display().to_string());
+    }
+    if let Some(score) = report.ssimulacra2 {
+        value["ssimulacra2"] = json!((score * 100.0).round() / 100.0);
+    }
     if let Some(error) = &report.error {
         value["error"] = json!(error);
     }
