@@ -15,6 +15,9 @@ pub struct Config {
     pub download_url_ttl: Duration,
     /// `PICOPIC_MAX_AGE_SECS`: objects older than this are stale: deleted, then 404.
     pub max_age: Duration,
+    /// `PICOPIC_REASK_SECS`: after an upload's first answer, how long requests with other
+    /// options are still answered from it, and results kept. Default: 300.
+    pub reask: Duration,
     /// `PICOPIC_ALLOWED_ORIGIN`: the origin CORS allows; none means no CORS headers.
     pub allowed_origin: Option<String>,
     /// `PICOPIC_S3_ENDPOINT`: an S3-compatible endpoint, addressed path-style.
@@ -113,6 +116,7 @@ impl Config {
                 week,
             )?),
             max_age: Duration::from_secs(number("PICOPIC_MAX_AGE_SECS", 5, week)?),
+            reask: Duration::from_secs(number("PICOPIC_REASK_SECS", 300, week)?),
             allowed_origin: text("PICOPIC_ALLOWED_ORIGIN"),
             s3_endpoint: s3_endpoint.map(|e| e.trim_end_matches('/').to_string()),
             s3_timeout: Duration::from_secs(number("PICOPIC_S3_TIMEOUT_SECS", 5, 60)?),

@@ -39,6 +39,12 @@ impl ApiError {
         }
     }
 
+    /// 400: a request parameter the service does not know, or options that cannot be met.
+    #[must_use]
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
     /// 404 with the seed's message.
     #[must_use]
     pub fn missing() -> Self {
@@ -112,6 +118,12 @@ pub fn from_engine(error: &Error) -> (ApiError, bool) {
                     "Optimization took too long; try again later.",
                 )
             },
+            false,
+        ),
+        // Options that cannot be met for this image (jpeg asked for a transparent one); the
+        // upload is sound and stays for a request with other options.
+        Error::InvalidOption(reason) => (
+            ApiError::bad_request(format!("Cannot make that: {reason}.")),
             false,
         ),
         _ => (

@@ -11,6 +11,7 @@ pub mod local;
 pub mod page;
 pub mod presign;
 pub mod queue;
+pub mod request;
 pub mod routes;
 pub mod store;
 

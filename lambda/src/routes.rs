@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use picopic_engine::{Format, Options, optimize};
+use picopic_engine::{Format, Mode, Options, optimize};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -19,20 +19,26 @@ use crate::config::Config;
 use crate::error::{ApiError, from_engine};
 use crate::presign::{Upload, presign_post};
 use crate::queue::Queue;
+use crate::request::Asked;
 use crate::store::{Fetched, Store};
 
 /// Metadata names written on optimized objects.
 const OPTIMIZED: &str = "picopic-optimized";
 const BYTES_IN: &str = "picopic-bytes-in";
 const FORMAT: &str = "picopic-format";
+const SCORE: &str = "picopic-ssimulacra2";
 
-/// The options of every result (the service runs the engine's defaults, lossless), as named
-/// in result keys.
-const RESULT_OPTIONS: &str = "lossless";
+/// The marker written beside an upload's first result; re-asks are answered from the
+/// upload while it is younger than `Config::reask`.
+const ANSWERED: &str = "answered";
 
 /// Effort budget per upload, for the person waiting: on one core every corpus PNG up to
 /// 1 MiB is answered within about 1.5 s (README, "Time budget").
 const ENGINE_BUDGET: Duration = Duration::from_secs(2);
+
+/// Effort budget of a lossy request: its search decodes and scores each encode (README,
+/// "Lossy").
+const LOSSY_BUDGET: Duration = Duration::from_secs(8);
 
 /// Time the engine may take for one image, well inside API Gateway's 30 s.
 const ENGINE_DEADLINE: Duration = Duration::from_secs(20);
@@ -192,10 +198,14 @@ async fn upload_url(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
 async fn download_url(
     State(app): State<Arc<App>>,
     Path(key): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !is_key(&key) {
         return Err(ApiError::missing());
     }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let asked = Asked::parse(&query, accept)?;
     // Ages count from the request's arrival: waiting for a slot never makes an upload stale.
     let arrived = SystemTime::now();
     let Some(_slot) = app.queue.enter().await else {
@@ -208,26 +218,34 @@ async fn download_url(
         tracing::error!(error = %e, key, "S3 failure");
         ApiError::storage()
     };
-    let stale = |written: SystemTime| {
-        arrived
-            .duration_since(written)
-            .is_ok_and(|age| age > app.config.max_age)
+    let older = |written: SystemTime, limit: Duration| {
+        arrived.duration_since(written).is_ok_and(|age| age > limit)
     };
-    let result_key = result_key(&key);
+    let result_key = result_key(&key, &asked);
+    let answered_key = format!("optimized/{key}/{ANSWERED}");
+    let forget = async |keys: &[&str]| -> Result<(), ApiError> {
+        for k in keys {
+            app.store.delete(k).await.map_err(storage)?;
+        }
+        Ok(())
+    };
     if let Some(done) = app.store.head(&result_key).await.map_err(storage)? {
-        if stale(done.last_modified) {
-            app.store.delete(&result_key).await.map_err(storage)?;
-            app.store.delete(&key).await.map_err(storage)?;
+        if older(done.last_modified, app.config.reask) {
+            forget(&[&result_key, &key, &answered_key]).await?;
             tracing::info!(key, "stale result deleted");
             return Err(ApiError::missing());
         }
-        let format = done.metadata.get(FORMAT).cloned().unwrap_or_default();
-        let bytes_in = done
-            .metadata
-            .get(BYTES_IN)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        return answer(&app, &result_key, &format, bytes_in, done.length, false).await;
+        let stored = Stored {
+            format: done.metadata.get(FORMAT).cloned().unwrap_or_default(),
+            bytes_in: done
+                .metadata
+                .get(BYTES_IN)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            bytes_out: done.length,
+            score: done.metadata.get(SCORE).and_then(|v| v.parse().ok()),
+        };
+        return answer(&app, &result_key, &stored, false).await;
     }
     let limit = app.config.max_upload_bytes;
     let object = match app.store.get(&key, limit).await.map_err(storage)? {
@@ -239,13 +257,25 @@ async fn download_url(
         }
         Some(Fetched::Object(object)) => object,
     };
-    if stale(object.last_modified) {
-        app.store.delete(&key).await.map_err(storage)?;
+    // The max age guards the first call; a re-ask with other options is answered from the
+    // upload while the first answer is younger than `reask`.
+    let answered = app.store.head(&answered_key).await.map_err(storage)?;
+    let reask = answered
+        .as_ref()
+        .is_some_and(|a| !older(a.last_modified, app.config.reask));
+    if older(object.last_modified, app.config.max_age) && !reask {
+        forget(&[&key, &answered_key]).await?;
         tracing::info!(key, "stale upload deleted");
         return Err(ApiError::missing());
     }
     let bytes_in = object.data.len() as u64;
-    let options = app.engine.clone();
+    let mut options = app.engine.clone();
+    options.mode = asked.mode;
+    options.output = asked.output;
+    options.accept = asked.accept;
+    if matches!(asked.mode, Mode::Lossy(_)) {
+        options.time_budget = LOSSY_BUDGET;
+    }
     app.optimizations.fetch_add(1, Ordering::Relaxed);
     let result = tokio::task::spawn_blocking(move || optimize(&object.data, &options))
         .await
@@ -272,41 +302,65 @@ async fn download_url(
         }
     }
     let format = optimized.format_out;
-    let bytes_out = optimized.data.len() as u64;
-    let metadata = HashMap::from([
+    let stored = Stored {
+        format: format.name().to_string(),
+        bytes_in,
+        bytes_out: optimized.data.len() as u64,
+        score: optimized.ssimulacra2,
+    };
+    let mut metadata = HashMap::from([
         (OPTIMIZED.to_string(), "true".to_string()),
         (BYTES_IN.to_string(), bytes_in.to_string()),
-        (FORMAT.to_string(), format.name().to_string()),
+        (FORMAT.to_string(), stored.format.clone()),
     ]);
+    if let Some(score) = stored.score {
+        metadata.insert(SCORE.to_string(), format!("{score:.2}"));
+    }
     app.store
         .put(&result_key, optimized.data, format.mime(), metadata)
         .await
         .map_err(storage)?;
+    if answered.is_none() {
+        let mark = HashMap::from([(OPTIMIZED.to_string(), "marker".to_string())]);
+        app.store
+            .put(&answered_key, Vec::new(), "application/octet-stream", mark)
+            .await
+            .map_err(storage)?;
+    }
     tracing::info!(
         key,
         bytes_in,
-        bytes_out,
+        bytes_out = stored.bytes_out,
         format = format.name(),
+        options = asked.name(),
         changed = optimized.changed,
         "optimized"
     );
-    answer(&app, &result_key, format.name(), bytes_in, bytes_out, true).await
+    answer(&app, &result_key, &stored, true).await
+}
+
+/// What the answer reports about a stored result.
+#[derive(Debug)]
+struct Stored {
+    format: String,
+    bytes_in: u64,
+    bytes_out: u64,
+    score: Option<f64>,
 }
 
 /// Where the result of an upload is stored: a key no upload form covers (forms pin the bare
 /// upload key), named by the upload and by the options it was made with.
-fn result_key(key: &str) -> String {
-    format!("optimized/{key}/{RESULT_OPTIONS}")
+fn result_key(key: &str, asked: &Asked) -> String {
+    format!("optimized/{key}/{}", asked.name())
 }
 
 async fn answer(
     app: &App,
     result_key: &str,
-    format: &str,
-    bytes_in: u64,
-    bytes_out: u64,
+    stored: &Stored,
     optimized_now: bool,
 ) -> Result<Response, ApiError> {
+    let format = stored.format.as_str();
     let format = known_format(format).ok_or_else(|| {
         tracing::error!(result_key, format, "stored result has no known format");
         ApiError::storage()
@@ -324,14 +378,17 @@ async fn answer(
             tracing::error!(error = %e, result_key, "presigning failed");
             ApiError::storage()
         })?;
-    Ok(Json(json!({
+    let mut body = json!({
         "url": url,
-        "bytes_in": bytes_in,
-        "bytes_out": bytes_out,
+        "bytes_in": stored.bytes_in,
+        "bytes_out": stored.bytes_out,
         "format": format.name(),
         "optimized_now": optimized_now,
-    }))
-    .into_response())
+    });
+    if let Some(score) = stored.score {
+        body["ssimulacra2"] = json!(score);
+    }
+    Ok(Json(body).into_response())
 }
 
 fn known_format(name: &str) -> Option<Format> {
