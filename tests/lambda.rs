@@ -118,12 +118,18 @@ impl Harness {
     }
 
     async fn download(&self, key: &str) -> (u16, Value) {
-        let response = self
+        self.download_with(key, "", None).await
+    }
+
+    /// download-url with a query string (`?...` or empty) and an `Accept` header.
+    async fn download_with(&self, key: &str, query: &str, accept: Option<&str>) -> (u16, Value) {
+        let mut request = self
             .http
-            .get(format!("{}/download-url/{key}", self.api))
-            .send()
-            .await
-            .expect("download-url");
+            .get(format!("{}/download-url/{key}{query}", self.api));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await.expect("download-url");
         let status = response.status().as_u16();
         assert_eq!(response.headers()["content-type"], "application/json");
         (status, response.json().await.expect("json"))
@@ -145,6 +151,84 @@ impl Harness {
             .expect("s3 get")
             .is_some()
     }
+}
+
+#[tokio::test]
+async fn lossy_auto_is_negotiated_and_re_asks_start_from_the_upload() {
+    let h = Harness::start(&[("PICOPIC_MAX_AGE_SECS", "1")]).await;
+    let input = fixture("dev", "photo_coffee.png");
+    let key = h.upload(input.clone()).await;
+    // An old browser that names WebP but not AVIF.
+    let (status, body) = h
+        .download_with(&key, "?format=auto&quality=high", Some("image/webp,*/*"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let format = body["format"].as_str().expect("format").to_string();
+    assert!(["jpeg", "webp"].contains(&format.as_str()), "{body}");
+    assert!(
+        body["ssimulacra2"].as_f64().expect("score") >= 80.0,
+        "{body}"
+    );
+    let got = h
+        .http
+        .get(body["url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("get");
+    let ext = if format == "jpeg" { "jpg" } else { "webp" };
+    assert_eq!(
+        got.headers()["content-disposition"],
+        format!("attachment; filename=optimized.{ext}").as_str()
+    );
+    assert_eq!(
+        got.headers()["content-type"],
+        format!("image/{format}").as_str()
+    );
+    let output = got.bytes().await.expect("body");
+    assert!(output.len() < input.len());
+    assert_eq!(body["bytes_out"], output.len());
+
+    // Past the max age, other options are still made from the original upload.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, lossless) = h.download(&key).await;
+    assert_eq!(status, 200, "{lossless}");
+    assert_eq!(lossless["format"], "png");
+    assert!(lossless.get("ssimulacra2").is_none());
+    assert_eq!(frames(&input), frames(&h.result(&key).await.data));
+    assert_eq!(h.app.optimizations(), 2);
+
+    for (query, word) in [
+        ("?format=gif", "format"),
+        ("?quality=great", "quality"),
+        ("?format=avif&quality=lossless", "lossless"),
+    ] {
+        let (status, body) = h.download_with(&key, query, None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["message"].as_str().expect("message").contains(word),
+            "{body}"
+        );
+    }
+    assert!(
+        h.stored(&key).await,
+        "a bad parameter must not cost the upload"
+    );
+
+    let transparent = h
+        .upload(fixture("dev", "alpha_icon_user_trash_full_256.png"))
+        .await;
+    let (status, body) = h
+        .download_with(&transparent, "?format=jpeg&quality=high", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("transparency"),
+        "{body}"
+    );
+    assert!(h.stored(&transparent).await);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod fuzz_input;
 mod gate;
 mod lambda;
 mod lambda_events;
+mod lossy;
 mod png_kinds;
 mod proxy;
 mod regression;
