@@ -70,6 +70,13 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         ));
         return Ok(Optimized { notes, ..lossless });
     }
+    if header.width < 8 || header.height < 8 {
+        notes.push(note(
+            Level::Info,
+            "lossy: images under 8 pixels a side stay lossless (too small to score)",
+        ));
+        return Ok(Optimized { notes, ..lossless });
+    }
     let Some(frame) = formats::source(format, input, limits)? else {
         notes.push(note(
             Level::Info,
@@ -338,4 +345,25 @@ pub(crate) fn check(
 /// True for a profile that describes itself as sRGB, which an untagged output means too.
 fn is_srgb(icc: &[u8]) -> bool {
     icc.windows(4).any(|w| w == b"sRGB")
+}
+
+/// The SSIMULACRA2 score of `candidate` against `source`, both image files (any format and
+/// size the limits allow, same dimensions once upright), scored as displayed: orientation
+/// applied, alpha judged on black and on white (the lower counts). ICC profiles are not
+/// applied; both sides are read as sRGB.
+///
+/// # Errors
+/// [`Error::UnsupportedFormat`], [`Error::LimitExceeded`], [`Error::Decode`] for either file;
+/// [`Error::InvalidOption`] when the sizes differ or a side is under 8 pixels.
+pub fn score(source: &[u8], candidate: &[u8], limits: &Limits) -> Result<f64> {
+    let upright = |bytes: &[u8]| -> Result<Frame> {
+        let format = detect(bytes)?;
+        limits.check_input(bytes.len())?;
+        limits.check(&codecs::probe(format, bytes, limits)?)?;
+        let frame = formats::source(format, bytes, limits)?
+            .ok_or_else(|| Error::decode(format, "not a still 8 or 16-bit image"))?;
+        orient(frame, formats::colour_and_orientation(format, bytes).1)
+    };
+    let reference = Reference::new(&upright(source)?)?;
+    reference.score(&upright(candidate)?)
 }
