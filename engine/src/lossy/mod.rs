@@ -388,7 +388,7 @@ mod tests {
                 data.extend_from_slice(&[
                     (x * 2) as u8 + noise,
                     (y * 3) as u8 + noise / 2,
-                    ((x + y) * 1) as u8 + noise,
+                    (x + y) as u8 + noise,
                     255,
                 ]);
             }
