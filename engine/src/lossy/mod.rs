@@ -44,13 +44,13 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let format = detect(input)?;
     let header = codecs::probe(format, input, limits)?;
     limits.check(&header)?;
-    limits.check_memory(
+    let formats = allowed(options, format)?;
+    let memory = limits.check_memory(
         header
             .pixels()
             .saturating_mul(BYTES_PER_PIXEL)
             .saturating_add(input.len() as u64),
-    )?;
-    let formats = allowed(options, format)?;
+    );
 
     // The lossless result competes; it gets a quarter of the budget.
     let lossless = pipeline::lossless(
@@ -63,6 +63,13 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         },
     )?;
     let mut notes = lossless.notes.clone();
+    if let Err(e) = memory {
+        notes.push(note(
+            Level::Warn,
+            format!("lossy: skipped, the search would exceed the memory limit ({e})"),
+        ));
+        return Ok(Optimized { notes, ..lossless });
+    }
     if header.frames > 1 || matches!(format, Format::Gif | Format::Apng) {
         notes.push(note(
             Level::Info,
@@ -267,7 +274,7 @@ impl Run<'_> {
             return Ok(None);
         }
         let probes = self.affordable(a);
-        if probes < 2 {
+        if probes == 0 {
             self.notes.push(note(
                 Level::Warn,
                 format!("lossy: {} skipped, the time budget is spent", a.name()),
