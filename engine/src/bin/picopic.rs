@@ -94,6 +94,7 @@ struct Report {
     output: Option<PathBuf>,
     ssimulacra2: Option<f64>,
     encodes: u32,
+    notes: Vec<String>,
     bytes_in: u64,
     bytes_out: u64,
     millis: u128,
@@ -287,6 +288,7 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
         output: None,
         ssimulacra2: None,
         encodes: 0,
+        notes: Vec::new(),
         bytes_in: 0,
         bytes_out: 0,
         millis: 0,
@@ -323,6 +325,7 @@ fn run(job: &Job, options: &Options, out_dir: Option<&Path>) -> Report {
             report.bytes_out = result.data.len() as u64;
             report.ssimulacra2 = result.ssimulacra2;
             report.encodes = result.encodes;
+            report.notes = result.notes.iter().map(|n| n.message.clone()).collect();
         }
         Err(message) => report.error = Some(message),
     }
@@ -363,6 +366,7 @@ fn to_json(report: &Report) -> serde_json::Value {
         "bytes_out": report.bytes_out,
         "millis": report.millis,
         "encodes": report.encodes,
+        "notes": report.notes,
     });
     if let Some(output) = &report.output {
         value["output"] = json!(output.display().to_string());

@@ -50,9 +50,9 @@ impl Encoder {
     pub fn start(self, target: f64) -> (i32, f64) {
         // Linear between (target 70, knob a) and (target 90, knob b).
         let (a, b, slope) = match self {
-            Self::Jpeg(_) => (70.0, 90.0, 0.8),
+            Self::Jpeg(_) => (72.0, 94.0, 0.8),
             Self::WebP { .. } => (75.0, 92.0, 0.7),
-            Self::Avif { .. } => (60.0, 82.0, 0.6),
+            Self::Avif { .. } => (64.0, 88.0, 0.9),
             Self::Palette { .. } => (20.0, 32.0, 2.0),
         };
         let knob = a + (b - a) * (target - 70.0) / 20.0;
@@ -109,9 +109,9 @@ impl Encoder {
 pub(crate) fn avif_cost(speed: u8) -> f64 {
     match speed {
         0..=4 => 6.0,
-        5..=6 => 3.0,
-        7..=8 => 1.5,
-        _ => 0.8,
+        5..=6 => 1.2,
+        7..=8 => 0.7,
+        _ => 0.5,
     }
 }
 

@@ -52,13 +52,14 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             .saturating_add(input.len() as u64),
     );
 
-    // The lossless result competes; it gets a quarter of the budget.
+    // The lossless result competes, with a tenth of the budget: lossy results are usually
+    // far smaller, so its cheaper efforts are enough.
     let lossless = pipeline::lossless(
         input,
         &Options {
             mode: Mode::Lossless,
             output: Output::Keep,
-            time_budget: options.time_budget / 4,
+            time_budget: options.time_budget / 10,
             ..options.clone()
         },
     )?;
@@ -104,11 +105,11 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         ));
     }
 
-    // The lossless result had a quarter; preparing the source costs about one score. The
+    // The lossless result had a tenth; preparing the source costs about one score. The
     // budget is spent by estimate, so the result does not depend on the clock; the clock
     // stops the search only past the whole budget, as a safety net.
     let megapixels = header.pixels() as f64 / 1e6;
-    let budget = options.time_budget.as_secs_f64() * 0.75 - SCORE_COST * megapixels;
+    let budget = options.time_budget.as_secs_f64() * 0.9 - SCORE_COST * megapixels;
     let deadline = Deadline::with_stop(
         options.deadline.map(|d| d.saturating_sub(start.elapsed())),
         Some(options.time_budget.saturating_sub(start.elapsed() / 2)),
@@ -323,13 +324,32 @@ impl Run<'_> {
             }
             Err(e) => return Err(e),
         };
+        self.notes.push(note(
+            Level::Info,
+            match &found.best {
+                Some(p) => format!(
+                    "lossy: {}: {} bytes at setting {} (SSIMULACRA2 {:.2}), {} encodes",
+                    encoder.name(),
+                    p.data.len(),
+                    p.knob,
+                    p.score,
+                    found.encodes
+                ),
+                None => format!(
+                    "lossy: {}: nothing smaller met the target in {} encodes",
+                    encoder.name(),
+                    found.encodes
+                ),
+            },
+        ));
         Ok(found.best.map(|p| (encoder, p)))
     }
 
-    /// The slowest rav1e speed that leaves room for four probes.
+    /// The slowest rav1e speed from 6 that leaves room for four probes (speed 4 costs about
+    /// five times as much for a few percent).
     fn avif_speed(&self) -> u8 {
         let left = (self.budget - self.planned).max(0.0);
-        [4, 6, 8, 10]
+        [6, 8, 10]
             .into_iter()
             .find(|&s| {
                 4.0 * ((formats::avif_cost(s) + SCORE_COST) * self.megapixels + 0.01) <= left

@@ -69,9 +69,14 @@ pub(crate) fn search(
             }
         }
         last = Some((p.knob, p.score));
+        let p_knob = p.knob;
         if p.score >= target {
             if pass.is_none_or(|(k, _)| p.knob < k) {
                 pass = Some((p.knob, p.score));
+            }
+            // Far bigger than the best so far: the few steps left will not close the gap.
+            if p.data.len() / 2 > bounds.beat {
+                break;
             }
             if found
                 .best
@@ -100,7 +105,12 @@ pub(crate) fn search(
             fail.map_or(bounds.low, |(k, _)| k + 1),
             pass.map_or(bounds.high, |(k, _)| k - 1),
         );
-        knob = knob.clamp(floor, ceiling);
+        // An extrapolation moves at most a quarter of the range from the last probe: a
+        // slope measured near the top of the curve is too flat for far jumps.
+        let reach = ((bounds.high - bounds.low) / 4).max(1);
+        knob = knob
+            .clamp(p_knob - reach, p_knob + reach)
+            .clamp(floor, ceiling);
     }
     Ok(found)
 }
