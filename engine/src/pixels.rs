@@ -57,6 +57,16 @@ impl Rgba8 {
     pub fn opaque(&self) -> bool {
         self.data.chunks_exact(4).all(|p| p[3] == 255)
     }
+
+    /// The image as a frame.
+    #[cfg(test)]
+    pub fn to_frame(&self) -> Frame {
+        Frame::still(
+            self.width,
+            self.height,
+            Samples::new(4, false, self.data.clone()),
+        )
+    }
 }
 
 /// `frame` turned upright for an EXIF orientation (1 to 8; others leave it as it is).

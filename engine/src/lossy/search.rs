@@ -160,7 +160,7 @@ mod tests {
     fn never_returns_a_failing_probe() {
         let found = search(99.0, bounds(50, 6), None, model(0.1, 50.0), || true).unwrap();
         assert!(found.best.is_none());
-        assert_eq!(found.encodes, 2); // 50, then 100 (the top), both failing
+        assert_eq!(found.encodes, 3); // 50, 75, 100: jumps of a quarter range, all failing
     }
 
     #[test]
