@@ -1034,8 +1034,9 @@ fn print_summary(summary: &Value) {
         println!("  {} {} {}", b["tool"], b["file"], b["score"]);
     }
     println!("\n== per tool ==");
-    if let Some(tools) = summary["tools"].as_object() {
-        for (name, t) in tools {
+    for (name, _) in TOOLS {
+        let t = &summary["tools"][name];
+        if !t.is_null() {
             let mm = |v: &Value, digits: usize| {
                 if v.is_null() {
                     "-".to_string()
@@ -1104,19 +1105,19 @@ const COLORS: [&str; 9] = [
     "#000000",
 ];
 
-/// The points of one file's chart: (column, bytes, score, is an oracle).
-fn points(file: &FileReport) -> Vec<(usize, u64, f64, bool)> {
+/// The points of one file's chart: (column, bytes, score).
+fn points(file: &FileReport) -> Vec<(usize, u64, f64)> {
     let mut out = Vec::new();
     for (i, (name, _)) in TOOLS.iter().enumerate() {
         if let Some(r) = file.run(name)
             && let Ok(sc) = &r.score
         {
-            out.push((i, r.bytes, sc.min(), false));
+            out.push((i, r.bytes, sc.min()));
         }
     }
     for (k, &anchor) in ANCHORS.iter().enumerate() {
         if let Some(step) = file.oracle(anchor) {
-            out.push((TOOLS.len() + k, step.bytes, step.score, true));
+            out.push((TOOLS.len() + k, step.bytes, step.score));
         }
     }
     if let Some(bytes) = file.auto_oracle() {
@@ -1124,74 +1125,126 @@ fn points(file: &FileReport) -> Vec<(usize, u64, f64, bool)> {
             .best_anchor()
             .filter(|(_, st)| st.bytes == bytes)
             .map_or(100.0, |(_, st)| st.score);
-        out.push((TOOLS.len() + ANCHORS.len(), bytes, score, true));
+        out.push((TOOLS.len() + ANCHORS.len(), bytes, score));
     }
     out
+}
+
+/// The plotting area of one chart: bytes `lo..hi` on a log x axis, scores `smin..100` on y.
+struct Frame {
+    lo: f64,
+    hi: f64,
+    smin: f64,
+}
+
+impl Frame {
+    const WIDTH: f64 = 360.0;
+    const HEIGHT: f64 = 220.0;
+    const LEFT: f64 = 30.0;
+    const BOTTOM: f64 = 28.0;
+
+    fn around(pts: &[(usize, u64, f64)], target: f64) -> Self {
+        let lo = pts.iter().map(|p| p.1).min().unwrap_or(1).max(1) as f64 * 0.8;
+        let hi = pts.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64 * 1.25;
+        // Scores far below the target (a JPEG of an alpha image) are clamped to the bottom.
+        let smin = pts
+            .iter()
+            .map(|p| p.2)
+            .fold(target - 10.0, f64::min)
+            .max(target - 30.0);
+        Self { lo, hi, smin }
+    }
+
+    fn x(&self, bytes: f64) -> f64 {
+        let span = (self.hi.log10() - self.lo.log10()).max(1e-9);
+        Self::LEFT + (bytes.log10() - self.lo.log10()) / span * (Self::WIDTH - Self::LEFT - 10.0)
+    }
+
+    fn y(&self, score: f64) -> f64 {
+        let span = (100.0 - self.smin).max(1e-9);
+        10.0 + (100.0 - score.max(self.smin)) / span * (Self::HEIGHT - Self::BOTTOM - 10.0)
+    }
+
+    /// Grid lines at 1, 2 and 5 times powers of ten bytes and every 10 points of score, and
+    /// the target as a dashed red line.
+    fn axes(&self, target: f64) -> String {
+        let mut svg = String::new();
+        let (right, base) = (Self::WIDTH - 10.0, Self::HEIGHT - Self::BOTTOM);
+        let mut decade = 10f64.powf(self.lo.log10().floor());
+        while decade <= self.hi {
+            for tick in [decade, 2.0 * decade, 5.0 * decade] {
+                if (self.lo..=self.hi).contains(&tick) {
+                    let x = self.x(tick);
+                    let _ = write!(
+                        svg,
+                        "<line x1={x:.1} x2={x:.1} y1=10 y2={base} stroke=#ddd /><text x={x:.1} y={} text-anchor=middle>{}</text>",
+                        base + 14.0,
+                        human(tick.round() as u64)
+                    );
+                }
+            }
+            decade *= 10.0;
+        }
+        let mut score = 100.0;
+        while score >= self.smin {
+            let y = self.y(score);
+            let _ = write!(
+                svg,
+                "<line x1={} x2={right} y1={y:.1} y2={y:.1} stroke=#eee /><text x=2 y={:.1}>{score}</text>",
+                Self::LEFT,
+                y + 4.0
+            );
+            score -= 10.0;
+        }
+        let ty = self.y(target);
+        let _ = write!(
+            svg,
+            "<line x1={} x2={right} y1={ty:.1} y2={ty:.1} stroke=red stroke-dasharray=4 />",
+            Self::LEFT
+        );
+        svg
+    }
+}
+
+/// A tool's dot or an oracle's square (the `auto` oracle's larger, so it frames the anchor
+/// it equals), with a tooltip.
+fn marker(column: usize, name: &str, (x, y): (f64, f64), bytes: u64, score: f64) -> String {
+    let color = COLORS[column % COLORS.len()];
+    let tip = format!("<title>{name}: {bytes} B, score {score:.2}</title>");
+    if column < TOOLS.len() {
+        return format!("<circle cx={x:.1} cy={y:.1} r=4 fill={color}>{tip}</circle>");
+    }
+    let half = if column == TOOLS.len() + ANCHORS.len() {
+        7.0
+    } else {
+        4.0
+    };
+    format!(
+        "<rect x={:.1} y={:.1} width={} height={} fill=none stroke={color} stroke-width=2>{tip}</rect>",
+        x - half,
+        y - half,
+        2.0 * half,
+        2.0 * half
+    )
 }
 
 /// One small chart: bytes on a log x axis, independent score on y, the target as a line.
 fn chart(file: &FileReport, target: f64, names: &[String]) -> String {
     let pts = points(file);
-    let (w, h, left, bottom) = (360.0, 220.0, 46.0, 28.0);
-    let lo = pts.iter().map(|p| p.1).min().unwrap_or(1).max(1) as f64 * 0.8;
-    let hi = pts.iter().map(|p| p.1).max().unwrap_or(1).max(1) as f64 * 1.25;
-    let smin = pts
-        .iter()
-        .map(|p| p.2)
-        .fold(target - 10.0, f64::min)
-        .max(-50.0);
-    let sx = |b: f64| {
-        left + (b.log10() - lo.log10()) / (hi.log10() - lo.log10()).max(1e-9) * (w - left - 10.0)
-    };
-    let sy = |v: f64| 10.0 + (100.0 - v.max(smin)) / (100.0 - smin).max(1e-9) * (h - bottom - 10.0);
+    let frame = Frame::around(&pts, target);
     let mut svg = format!(
-        "<div class=c><b>{}</b> {:.2} MP<br><svg width={w} height={h}>",
+        "<div class=c><b>{}</b> {:.2} MP, {} B in<br><svg width={} height={}>{}",
         file.name(),
-        file.megapixels
+        file.megapixels,
+        file.bytes_in,
+        Frame::WIDTH,
+        Frame::HEIGHT,
+        frame.axes(target)
     );
-    let ty = sy(target);
-    let _ = write!(
-        svg,
-        "<line x1={left} x2={} y1={ty:.1} y2={ty:.1} stroke=red stroke-dasharray=4 /><text x={} y={:.1} fill=red>{target}</text>",
-        w - 10.0,
-        left - 40.0,
-        ty + 4.0,
-    );
-    for v in [smin.ceil(), 100.0] {
-        let _ = write!(svg, "<text x=2 y={:.1}>{v:.0}</text>", sy(v) + 4.0);
-    }
-    let mut e = lo.log10().ceil() as i32;
-    while f64::from(e) <= hi.log10() {
-        let x = sx(10f64.powi(e));
-        let _ = write!(
-            svg,
-            "<line x1={x:.1} x2={x:.1} y1=10 y2={} stroke=#ddd /><text x={x:.1} y={} text-anchor=middle>{}</text>",
-            h - bottom,
-            h - bottom + 14.0,
-            human(10u64.pow(e.clamp(0, 18) as u32))
-        );
-        e += 1;
-    }
-    for &(i, bytes, score, oracle) in &pts {
-        let (x, y) = (sx(bytes as f64), sy(score));
-        let color = COLORS[i % COLORS.len()];
-        let tip = format!(
-            "{}: {bytes} B, score {score:.2}",
-            names.get(i).map_or("", String::as_str)
-        );
-        if oracle {
-            let _ = write!(
-                svg,
-                "<rect x={:.1} y={:.1} width=8 height=8 fill=none stroke={color} stroke-width=2><title>{tip}</title></rect>",
-                x - 4.0,
-                y - 4.0
-            );
-        } else {
-            let _ = write!(
-                svg,
-                "<circle cx={x:.1} cy={y:.1} r=4 fill={color}><title>{tip}</title></circle>"
-            );
-        }
+    for &(column, bytes, score) in &pts {
+        let name = names.get(column).map_or("", String::as_str);
+        let at = (frame.x(bytes as f64), frame.y(score));
+        svg.push_str(&marker(column, name, at, bytes, score));
     }
     svg.push_str("</svg></div>");
     svg
