@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use picopic_engine::{Format, Level, Options, optimize};
+use picopic_engine::{Format, Level, Mode, Options, Output, Target, optimize};
 
 use crate::common::{color_metadata, corpus, frames, name};
 
@@ -89,6 +89,49 @@ fn corpus_is_never_bigger_pixel_exact_and_within_baseline() {
             .collect()
     });
     let now = BTreeMap::from([("lossless".to_string(), sizes.into_iter().collect())]);
+    crate::gate::check(&now);
+}
+
+/// Lossy outputs are deterministic too: photos and screenshots of each kind, `auto` and
+/// `jpeg` at `high`, in the gate; every changed result scores at least the target.
+#[test]
+fn lossy_outputs_meet_the_target_and_stay_within_baseline() {
+    let files = [
+        ("dev", "photo_coffee.png"),
+        ("dev", "photo_rocket_icc_orient6.jpg"),
+        ("dev", "screenshot_sddm_lines.jpg"),
+        ("dev", "screenshot_gnome_topbar_icc.png"),
+        ("dev", "gray_camera.png"),
+        ("dev", "rgba16_red_globe.png"),
+        ("dev", "alpha_icon_user_trash_full_256.png"),
+        ("photo", "photo_meadow_crop_0.26mp.png"),
+    ];
+    let mut now = BTreeMap::new();
+    for (mode, output) in [
+        ("lossy-auto-high", Output::Auto),
+        ("lossy-jpeg-high", Output::Jpeg),
+    ] {
+        let options = Options::default()
+            .with_mode(Mode::Lossy(Target::HIGH))
+            .with_output(output);
+        let mut sizes = BTreeMap::new();
+        for (folder, file) in files {
+            let input = crate::common::fixture(folder, file);
+            let result = match optimize(&input, &options) {
+                Err(picopic_engine::Error::InvalidOption(_)) if file.starts_with("alpha") => {
+                    continue;
+                }
+                other => other.unwrap_or_else(|e| panic!("{file}: {e}")),
+            };
+            assert!(result.worst() < Level::Error, "{file}: {:?}", result.notes);
+            assert!(result.data.len() <= input.len(), "{file}: grew");
+            if let Some(score) = result.ssimulacra2 {
+                assert!(score >= 80.0, "{mode} {file}: scored {score}");
+            }
+            sizes.insert(format!("{folder}/{file}"), result.data.len() as u64);
+        }
+        now.insert(mode.to_string(), sizes);
+    }
     crate::gate::check(&now);
 }
 

@@ -1,13 +1,13 @@
 //! Criterion benchmarks: detection, decoding, and each codec's lossless path over the corpus,
 //! grouped by format and size class, with throughput in pixels (criterion's "elem/s" is
-//! pixels per second here) and in bytes.
+//! pixels per second here) and in bytes; the lossy search per output format, and scoring.
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use picopic_engine::{Options, detect, optimize};
+use picopic_engine::{Limits, Mode, Options, Output, Target, detect, optimize, score};
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/dev");
@@ -90,6 +90,52 @@ fn benches(c: &mut Criterion) {
         });
         group.finish();
     }
+
+    // The lossy search per output format, on still photos and screenshots under 1 MiB.
+    let stills = files.iter().filter(|(name, bytes)| {
+        bytes.len() < 1 << 20
+            && (name.starts_with("photo") || name.starts_with("screenshot"))
+            && !name.ends_with(".gif")
+    });
+    for (name, bytes) in stills.clone() {
+        for (label, output) in [
+            ("jpeg", Output::Jpeg),
+            ("webp", Output::WebP),
+            ("avif", Output::Avif),
+            ("auto", Output::Auto),
+        ] {
+            let options = Options::default()
+                .with_mode(Mode::Lossy(Target::HIGH))
+                .with_output(output)
+                .with_time_budget(Duration::from_secs(4));
+            let mut group = c.benchmark_group(format!("lossy/{label}"));
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(10));
+            group.throughput(throughput(bytes));
+            group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+                b.iter(|| optimize(black_box(bytes), &options))
+            });
+            group.finish();
+        }
+    }
+
+    // One score of a lossy JPEG against its source: both decoded, the source's side included.
+    let jpeg = Options::default()
+        .with_mode(Mode::Lossy(Target::MEDIUM))
+        .with_output(Output::Jpeg);
+    let mut group = c.benchmark_group("score");
+    group.sample_size(10);
+    for (name, bytes) in stills {
+        let Ok(lossy) = optimize(bytes, &jpeg) else {
+            continue;
+        };
+        group.throughput(throughput(bytes));
+        group.bench_with_input(BenchmarkId::from_parameter(name), bytes, |b, bytes| {
+            b.iter(|| score(black_box(bytes), &lossy.data, &Limits::default()))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(engine, benches);

@@ -35,5 +35,6 @@ mod work;
 pub use error::{Error, Result};
 pub use format::{Format, detect};
 pub use limits::{Limit, Limits};
+pub use lossy::score;
 pub use options::{Accept, Metadata, Mode, Options, Output, Target};
 pub use pipeline::{Level, Note, Optimized, optimize};

@@ -1,9 +1,12 @@
-//! AVIF: the ISO-BMFF boxes read for image and track sizes. Re-encoding AV1 is lossy and the
-//! engine has no AV1 decoder, so AVIF files pass through after the header checks.
+//! AVIF: the ISO-BMFF boxes read for image and track sizes. Re-encoding AV1 is lossy, so AVIF
+//! files pass through after the header checks; stills can be decoded to the pixels they display
+//! (rav1d, then YCbCr to RGB) for the lossy mode.
 
+use super::av1::{self, Plane, Planes};
 use crate::error::{Error, Result};
 use crate::format::Format;
-use crate::limits::Header;
+use crate::guard::{Frame, Samples};
+use crate::limits::{Header, Limits};
 
 fn malformed(reason: impl std::fmt::Display) -> Error {
     Error::decode(Format::Avif, reason)
@@ -89,11 +92,553 @@ pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
 
 /// A still AVIF decoded (AV1 by rav1d), colour converted to RGB, alpha merged when the file
 /// has an alpha item: 8-bit samples for 8-bit AV1, 16-bit (scaled to the full 16-bit range)
-/// for 10 and 12-bit.
-pub(crate) fn decode_display(
-    bytes: &[u8],
-    limits: &crate::limits::Limits,
-) -> Result<crate::guard::Frame> {
-    let _ = (bytes, limits);
-    Err(malformed("decoder not written yet"))
+/// for 10 and 12-bit. Chroma is upsampled bilinearly, chroma samples taken as centred.
+pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Frame> {
+    let avif = parse(|| avif_parse::read_avif(&mut &bytes[..]))?;
+    if avif.premultiplied_alpha {
+        return Err(malformed("premultiplied alpha is not supported"));
+    }
+    let colour = decode_item(&avif.primary_item, limits)?;
+    let alpha = match avif.alpha_item.as_deref() {
+        Some(item) => Some(decode_item(item, limits)?),
+        None => None,
+    };
+    let (width, height) = colour.size();
+    if let Some((w, h)) = alpha.as_ref().map(av1::Picture::size)
+        && (w, h) != (width, height)
+    {
+        return Err(malformed(format!(
+            "alpha is {w}x{h} but the image is {width}x{height}"
+        )));
+    }
+    let planes = colour.planes()?;
+    let alpha_planes = alpha.as_ref().map(av1::Picture::planes).transpose()?;
+    // The container's nclx colour box overrides the AV1 sequence header.
+    let (code, full_range) = primary_nclx(bytes).unwrap_or((planes.matrix, planes.full_range));
+    // A monochrome picture has no matrix to apply.
+    let matrix = match planes.chroma {
+        Some(_) => Matrix::from_code(code)?,
+        None => Matrix::Gbr,
+    };
+    let sixteen = planes.depth > 8 || alpha_planes.as_ref().is_some_and(|a| a.depth > 8);
+    let data = to_rgb(&planes, matrix, full_range, alpha_planes.as_ref(), sixteen)?;
+    let channels = if alpha.is_some() { 4 } else { 3 };
+    Ok(Frame::still(
+        width,
+        height,
+        Samples::new(channels, sixteen, data),
+    ))
+}
+
+/// Runs an avif-parse reader, whose assertions may panic on malformed input.
+fn parse<T>(read: impl FnOnce() -> avif_parse::Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(result) => result.map_err(malformed),
+        Err(_) => Err(malformed("malformed boxes (the AVIF parser gave up)")),
+    }
+}
+
+/// One AV1 item decoded, its size checked against the limits before and after.
+fn decode_item(item: &[u8], limits: &Limits) -> Result<av1::Picture> {
+    let meta = parse(|| avif_parse::AV1Metadata::parse_av1_bitstream(item))?;
+    let (w, h) = (meta.max_frame_width.get(), meta.max_frame_height.get());
+    limits.check(&Header::still(w, h))?;
+    let picture = av1::decode(item, limits.max_pixels)?;
+    let (w, h) = picture.size();
+    if w == 0 || h == 0 {
+        return Err(malformed("empty AV1 picture"));
+    }
+    limits.check(&Header::still(w, h))?;
+    Ok(picture)
+}
+
+/// The child boxes of `data` as (type, body), up to the first that does not fit.
+fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some((kind, body, end)) = child(data, pos) {
+        out.push((kind, body));
+        pos = end;
+    }
+    out
+}
+
+/// The box at `pos`: its type, body and end.
+fn child(data: &[u8], pos: usize) -> Option<([u8; 4], &[u8], usize)> {
+    let kind = data.get(pos + 4..pos + 8)?.try_into().ok()?;
+    let (size, head) = match be32(data, pos)? {
+        0 => (data.len() - pos, 8),
+        1 => {
+            let large = data.get(pos + 8..pos + 16)?.try_into().ok()?;
+            (usize::try_from(u64::from_be_bytes(large)).ok()?, 16)
+        }
+        n => (n as usize, 8),
+    };
+    let end = pos.checked_add(size).filter(|_| size >= head)?;
+    Some((kind, data.get(pos + head..end)?, end))
+}
+
+fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    boxes.iter().find(|(k, _)| k == kind).map(|(_, body)| *body)
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    data.get(at..at + 2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// Matrix coefficients and full-range flag of the primary item's nclx `colr` property.
+fn primary_nclx(file: &[u8]) -> Option<(u16, bool)> {
+    let meta = children(find(&children(file), b"meta")?.get(4..)?);
+    let pitm = find(&meta, b"pitm")?;
+    let primary = match pitm.first()? {
+        0 => u32::from(be16(pitm, 4)?),
+        _ => be32(pitm, 4)?,
+    };
+    let iprp = children(find(&meta, b"iprp")?);
+    let properties = children(find(&iprp, b"ipco")?);
+    let ipma = find(&iprp, b"ipma")?;
+    let (version, wide_index) = (*ipma.first()?, ipma.get(3)? & 1 != 0);
+    let mut at = 8;
+    for _ in 0..be32(ipma, 4)? {
+        let item = if version == 0 {
+            at += 2;
+            u32::from(be16(ipma, at - 2)?)
+        } else {
+            at += 4;
+            be32(ipma, at - 4)?
+        };
+        let count = *ipma.get(at)?;
+        at += 1;
+        for _ in 0..count {
+            // 1-based property index; 0 means none.
+            let index = if wide_index {
+                at += 2;
+                usize::from(be16(ipma, at - 2)? & 0x7fff)
+            } else {
+                at += 1;
+                usize::from(ipma.get(at - 1)? & 0x7f)
+            };
+            let property = index.checked_sub(1).and_then(|i| properties.get(i));
+            if let Some((kind, body)) = property.filter(|_| item == primary)
+                && kind == b"colr"
+                && body.starts_with(b"nclx")
+            {
+                return Some((be16(body, 8)?, body.get(10)? & 0x80 != 0));
+            }
+        }
+    }
+    None
+}
+
+/// How the colour planes map to RGB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Matrix {
+    /// Identity: Y holds green, Cb blue, Cr red.
+    Gbr,
+    /// YCbCr with the luma weights of red and blue.
+    YCbCr { kr: f32, kb: f32 },
+}
+
+impl Matrix {
+    /// From ITU-T H.273 matrix coefficients; unspecified (2) is taken as BT.601.
+    fn from_code(code: u16) -> Result<Self> {
+        Ok(match code {
+            0 => Self::Gbr,
+            1 => Self::YCbCr {
+                kr: 0.2126,
+                kb: 0.0722,
+            },
+            2 | 5 | 6 => Self::YCbCr {
+                kr: 0.299,
+                kb: 0.114,
+            },
+            9 => Self::YCbCr {
+                kr: 0.2627,
+                kb: 0.0593,
+            },
+            n => return Err(malformed(format!("matrix coefficients {n} not supported"))),
+        })
+    }
+}
+
+/// Maps code values to 0..=1 (luma, RGB, alpha) or -0.5..=0.5 (chroma).
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    offset: f32,
+    factor: f32,
+}
+
+impl Scale {
+    fn new(depth: u8, full_range: bool, chroma: bool) -> Self {
+        let max = f32::from((1u16 << depth) - 1);
+        let unit = f32::from(1u16 << (depth - 8));
+        let (offset, range) = match (full_range, chroma) {
+            (true, false) => (0.0, max),
+            (true, true) => (f32::from(1u16 << (depth - 1)), max),
+            (false, false) => (16.0 * unit, 219.0 * unit),
+            (false, true) => (128.0 * unit, 224.0 * unit),
+        };
+        Self {
+            offset,
+            factor: 1.0 / range,
+        }
+    }
+
+    fn apply(self, value: f32) -> f32 {
+        (value - self.offset) * self.factor
+    }
+}
+
+/// The two chroma samples nearest to luma position `i` on one axis, nearer first.
+fn taps(i: usize, halved: bool, len: usize) -> (usize, usize) {
+    if !halved {
+        return (i, i);
+    }
+    let near = (i / 2).min(len - 1);
+    let far = if i.is_multiple_of(2) {
+        near.saturating_sub(1)
+    } else {
+        (near + 1).min(len - 1)
+    };
+    (near, far)
+}
+
+/// Chroma at luma position (x, y), weighting the nearer sample 3:1 on each halved axis.
+fn chroma_at(plane: &Plane<'_>, x: usize, y: usize, (sx, sy): (bool, bool)) -> f32 {
+    if !sx && !sy {
+        return f32::from(plane.at(x, y));
+    }
+    let (x0, x1) = taps(x, sx, plane.width);
+    let (y0, y1) = taps(y, sy, plane.height);
+    let row = |y| 3.0 * f32::from(plane.at(x0, y)) + f32::from(plane.at(x1, y));
+    (3.0 * row(y0) + row(y1)) / 16.0
+}
+
+/// Interleaved RGB, or RGBA with `alpha` (whose luma is the alpha), as 8-bit samples or as
+/// 16-bit big-endian ones when `sixteen`.
+fn to_rgb(
+    colour: &Planes<'_>,
+    matrix: Matrix,
+    full_range: bool,
+    alpha: Option<&Planes<'_>>,
+    sixteen: bool,
+) -> Result<Vec<u8>> {
+    let (w, h) = (colour.luma.width, colour.luma.height);
+    let channels = if alpha.is_some() { 4 } else { 3 };
+    let mut out = crate::work::room_for(w * h * channels * if sixteen { 2 } else { 1 })?;
+    let luma = Scale::new(colour.depth, full_range, false);
+    let chroma = Scale::new(colour.depth, full_range, matrix != Matrix::Gbr);
+    let alpha = alpha.map(|a| (a.luma, Scale::new(a.depth, a.full_range, false)));
+    let top = if sixteen { 65535.0 } else { 255.0 };
+    let mut put = |v: f32| {
+        let q = (v.clamp(0.0, 1.0) * top).round() as u16;
+        if sixteen {
+            out.extend_from_slice(&q.to_be_bytes());
+        } else {
+            out.push(q as u8);
+        }
+    };
+    for y in 0..h {
+        for x in 0..w {
+            let l = luma.apply(colour.luma.at(x, y).into());
+            let rgb = match &colour.chroma {
+                None => [l; 3],
+                Some([cb, cr]) => {
+                    let cb = chroma.apply(chroma_at(cb, x, y, colour.subsampling));
+                    let cr = chroma.apply(chroma_at(cr, x, y, colour.subsampling));
+                    match matrix {
+                        Matrix::Gbr => [cr, l, cb],
+                        Matrix::YCbCr { kr, kb } => {
+                            let r = l + 2.0 * (1.0 - kr) * cr;
+                            let b = l + 2.0 * (1.0 - kb) * cb;
+                            [r, (l - kr * r - kb * b) / (1.0 - kr - kb), b]
+                        }
+                    }
+                }
+            };
+            rgb.into_iter().for_each(&mut put);
+            if let Some((plane, scale)) = alpha {
+                put(scale.apply(plane.at(x, y).into()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use av1::Texels;
+    use ravif::{BitDepth, Encoder, Img, MatrixCoefficients, PixelRange, RGBA8};
+
+    fn encoder(depth: BitDepth) -> Encoder<'static> {
+        Encoder::new()
+            .with_quality(90.)
+            .with_alpha_quality(90.)
+            .with_speed(10)
+            .with_num_threads(Some(1))
+            .with_bit_depth(depth)
+    }
+
+    fn encode(pixels: &[RGBA8], w: usize, h: usize, depth: BitDepth) -> Vec<u8> {
+        encoder(depth)
+            .encode_rgba(Img::new(pixels, w, h))
+            .unwrap()
+            .avif_file
+    }
+
+    /// Sample `i` of a frame on the 8-bit scale.
+    fn sample(frame: &Frame, i: usize) -> f64 {
+        let s = &frame.samples;
+        if s.sixteen {
+            f64::from(u16::from_be_bytes([s.data[2 * i], s.data[2 * i + 1]])) / 257.0
+        } else {
+            f64::from(s.data[i])
+        }
+    }
+
+    /// Largest and mean absolute difference from `expected` (channels as in the frame).
+    fn errors(frame: &Frame, expected: &[u8]) -> (f64, f64) {
+        let s = &frame.samples;
+        let len = s.data.len() / if s.sixteen { 2 } else { 1 };
+        assert_eq!(len, expected.len());
+        let diffs: Vec<f64> = (0..len)
+            .map(|i| (sample(frame, i) - f64::from(expected[i])).abs())
+            .collect();
+        let max = diffs.iter().copied().fold(0.0, f64::max);
+        (max, diffs.iter().sum::<f64>() / len as f64)
+    }
+
+    fn rgb_of(pixels: &[RGBA8]) -> Vec<u8> {
+        pixels.iter().flat_map(|p| [p.r, p.g, p.b]).collect()
+    }
+
+    fn gradient(w: usize, h: usize, alpha: impl Fn(usize, usize) -> u8) -> Vec<RGBA8> {
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                RGBA8::new(
+                    (x * 255 / (w - 1)) as u8,
+                    (y * 255 / (h - 1)) as u8,
+                    ((x + y) * 255 / (w + h - 2)) as u8,
+                    alpha(x, y),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flat_opaque_8_bit() {
+        let pixels = vec![RGBA8::new(200, 40, 90, 255); 24 * 16];
+        let avif = encode(&pixels, 24, 16, BitDepth::Eight);
+        let frame = decode_display(&avif, &Limits::default()).unwrap();
+        assert_eq!((frame.width, frame.height), (24, 16));
+        assert_eq!((frame.samples.channels, frame.samples.sixteen), (3, false));
+        let (max, _) = errors(&frame, &rgb_of(&pixels));
+        assert!(max <= 3.0, "max error {max}");
+    }
+
+    #[test]
+    fn gradient_10_bit() {
+        let pixels = gradient(64, 48, |_, _| 255);
+        let avif = encode(&pixels, 64, 48, BitDepth::Ten);
+        let frame = decode_display(&avif, &Limits::default()).unwrap();
+        assert_eq!((frame.width, frame.height), (64, 48));
+        assert_eq!((frame.samples.channels, frame.samples.sixteen), (3, true));
+        let (_, mean) = errors(&frame, &rgb_of(&pixels));
+        assert!(mean < 3.0, "mean error {mean}");
+    }
+
+    #[test]
+    fn transparent_gets_alpha() {
+        for depth in [BitDepth::Eight, BitDepth::Ten] {
+            let pixels = gradient(32, 32, |x, _| (x * 255 / 31) as u8);
+            let avif = encode(&pixels, 32, 32, depth);
+            let frame = decode_display(&avif, &Limits::default()).unwrap();
+            assert_eq!(frame.samples.channels, 4);
+            assert_eq!(frame.samples.sixteen, depth == BitDepth::Ten);
+            let alpha = (0..pixels.len()).map(|i| sample(&frame, 4 * i + 3));
+            for (got, p) in alpha.zip(&pixels) {
+                assert!((got - f64::from(p.a)).abs() <= 3.0, "{got} vs {}", p.a);
+            }
+            let opaque = pixels.len() - 1;
+            let rgb: Vec<f64> = (0..3).map(|c| sample(&frame, 4 * opaque + c)).collect();
+            let want = [pixels[opaque].r, pixels[opaque].g, pixels[opaque].b];
+            for (got, want) in rgb.iter().zip(want) {
+                assert!((got - f64::from(want)).abs() <= 6.0, "{rgb:?} vs {want:?}");
+            }
+        }
+    }
+
+    /// The YCbCr of `rgb` (ITU-T H.273) on the 8-bit scale.
+    fn forward(rgb: [u8; 3], matrix: Matrix, full_range: bool) -> [u8; 3] {
+        let [r, g, b] = rgb.map(|v| f32::from(v) / 255.0);
+        let (y, cb, cr) = match matrix {
+            Matrix::Gbr => (g, b, r),
+            Matrix::YCbCr { kr, kb } => {
+                let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+                (
+                    y,
+                    (b - y) / (2.0 * (1.0 - kb)),
+                    (r - y) / (2.0 * (1.0 - kr)),
+                )
+            }
+        };
+        let code = |v: f32, chroma: bool| match (full_range, chroma) {
+            (true, false) => v * 255.0,
+            (true, true) => v * 255.0 + 128.0,
+            (false, false) => v * 219.0 + 16.0,
+            (false, true) => v * 224.0 + 128.0,
+        };
+        let chroma = matrix != Matrix::Gbr;
+        [code(y, false), code(cb, chroma), code(cr, chroma)].map(|v| v.round() as u8)
+    }
+
+    /// A flat 8-bit 4:4:4 AVIF of `rgb` coded with matrix `code` and range.
+    fn coded(rgb: [u8; 3], code: u16, full_range: bool) -> Vec<u8> {
+        let ycbcr = |kr, kb| Matrix::YCbCr { kr, kb };
+        let (mc, matrix) = match code {
+            0 => (MatrixCoefficients::Identity, Matrix::Gbr),
+            1 => (MatrixCoefficients::BT709, ycbcr(0.2126, 0.0722)),
+            9 => (MatrixCoefficients::BT2020NCL, ycbcr(0.2627, 0.0593)),
+            _ => (MatrixCoefficients::BT601, ycbcr(0.299, 0.114)),
+        };
+        let range = if full_range {
+            PixelRange::Full
+        } else {
+            PixelRange::Limited
+        };
+        let planes = vec![forward(rgb, matrix, full_range); 16 * 16];
+        encoder(BitDepth::Eight)
+            .encode_raw_planes_8_bit(16, 16, planes, None::<[u8; 0]>, range, mc)
+            .unwrap()
+            .avif_file
+    }
+
+    fn assert_flat(avif: &[u8], rgb: [u8; 3], what: &str) {
+        let frame = decode_display(avif, &Limits::default()).unwrap();
+        let (max, _) = errors(&frame, &rgb.repeat(16 * 16));
+        assert!(max <= 3.0, "{what}: max error {max}");
+    }
+
+    #[test]
+    fn matrices_and_ranges() {
+        let rgb = [30, 180, 220];
+        for code in [0, 1, 5, 9] {
+            assert_flat(&coded(rgb, code, true), rgb, &format!("matrix {code}"));
+        }
+        // ravif's nclx box says full range even for a limited-range AV1 stream, and the box
+        // wins: colours come out wrong until the flag is fixed.
+        let mut avif = coded(rgb, 1, false);
+        let frame = decode_display(&avif, &Limits::default()).unwrap();
+        assert!(errors(&frame, &rgb.repeat(16 * 16)).0 > 10.0);
+        let at = avif.windows(8).position(|w| w == b"colrnclx").unwrap();
+        assert_eq!(primary_nclx(&avif), Some((1, true)));
+        avif[at + 14] &= 0x7f;
+        assert_eq!(primary_nclx(&avif), Some((1, false)));
+        assert_flat(&avif, rgb, "limited range from the nclx box");
+        // Without the box, the sequence header's matrix and range apply.
+        avif[at..at + 4].copy_from_slice(b"free");
+        assert_eq!(primary_nclx(&avif), None);
+        assert_flat(&avif, rgb, "limited range from the sequence header");
+    }
+
+    fn planes<'a>(
+        depth: u8,
+        subsampling: (bool, bool),
+        luma: Plane<'a>,
+        chroma: Option<[Plane<'a>; 2]>,
+    ) -> Planes<'a> {
+        Planes {
+            depth,
+            subsampling,
+            luma,
+            chroma,
+            matrix: 2,
+            full_range: true,
+        }
+    }
+
+    fn plane16(data: &[u16], w: usize, h: usize) -> Plane<'_> {
+        Plane::new(Texels::Sixteen(data), w, w, h).unwrap()
+    }
+
+    fn plane8(data: &[u8], w: usize, h: usize) -> Plane<'_> {
+        Plane::new(Texels::Eight(data), w, w, h).unwrap()
+    }
+
+    #[test]
+    fn monochrome_12_bit_scales_to_16_bits() {
+        let luma = [0, 2048, 4095, 1000];
+        let image = planes(12, (true, true), plane16(&luma, 2, 2), None);
+        let rgb = to_rgb(&image, Matrix::Gbr, true, None, true).unwrap();
+        let first: Vec<u16> = rgb
+            .chunks(2)
+            .step_by(3)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .collect();
+        let want = luma.map(|v| (f64::from(v) * 65535.0 / 4095.0).round() as u16);
+        assert_eq!(first, want);
+        assert_eq!(&rgb[..6], &[0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn chroma_upsampling_420_and_422() {
+        // Identity coding puts Cr in red: a 3x3 picture with 2x2 (4:2:0) or 2x3 (4:2:2) chroma.
+        let luma = [128; 9];
+        let cb = [0; 6];
+        let cr = [0, 200, 0, 200, 0, 200];
+        for (sub, ch) in [((true, true), 2), ((true, false), 3)] {
+            let image = planes(
+                8,
+                sub,
+                plane8(&luma, 3, 3),
+                Some([plane8(&cb, 2, ch), plane8(&cr, 2, ch)]),
+            );
+            let rgb = to_rgb(&image, Matrix::Gbr, true, None, false).unwrap();
+            let red: Vec<u8> = rgb.chunks(3).map(|p| p[0]).collect();
+            // Between columns 0 and 1 of chroma: 3:1 weights, edges clamped.
+            assert_eq!(red, [0, 50, 150].repeat(3), "{sub:?}");
+        }
+    }
+
+    #[test]
+    fn limited_range_alpha_expands() {
+        let luma = [235, 16];
+        let alpha_luma = [16u8, 235];
+        let image = planes(8, (true, true), plane8(&luma, 2, 1), None);
+        let mut alpha = planes(8, (true, true), plane8(&alpha_luma, 2, 1), None);
+        alpha.full_range = false;
+        let rgba = to_rgb(&image, Matrix::Gbr, false, Some(&alpha), false).unwrap();
+        assert_eq!(rgba, [255, 255, 255, 0, 0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let avif = encode(&gradient(16, 16, |_, _| 255), 16, 16, BitDepth::Eight);
+        let limits = Limits::default();
+        assert!(decode_display(b"", &limits).is_err());
+        assert!(decode_display(b"\0\0\0\x0cftypavif garbage", &limits).is_err());
+        for cut in [20, avif.len() / 2, avif.len() - 10] {
+            assert!(
+                decode_display(&avif[..cut], &limits).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // Damaged AV1 data may decode to something or fail; it must not panic.
+        for at in (avif.len() - 40..avif.len()).step_by(3) {
+            let mut bad = avif.clone();
+            bad[at] ^= 0x5a;
+            let _ = decode_display(&bad, &limits);
+        }
+        let small = Limits {
+            max_pixels: 255,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode_display(&avif, &small),
+            Err(Error::LimitExceeded { .. })
+        ));
+    }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::guard::{Frame, Samples};
 use crate::limits::{Header, Limits};
-use crate::metadata::essential_exif;
+use crate::metadata::{essential_exif, exif_orientation};
 use crate::options::{Metadata, Options};
 use crate::pixels::Rgba8;
 use crate::work::{Deadline, zeroed};
@@ -476,36 +476,234 @@ pub(crate) enum Chroma {
     Full,
 }
 
+/// ICC bytes an APP2 marker holds after its 14-byte header.
+const ICC_PART: usize = 65519;
+
+/// Largest ICC profile the APP2 markers can carry: 255 of them.
+const MAX_ICC: usize = 255 * ICC_PART;
+
 /// A lossy baseline-compatible progressive JPEG of `image` (alpha ignored: callers never send
 /// transparent images) at mozjpeg `quality` (0 to 100), with trellis quantization and
-/// optimized scans, carrying `icc` as APP2 markers. No EXIF: pixels are already upright.
+/// optimized scans, carrying `icc` (if not empty) as APP2 markers. No EXIF: pixels are
+/// already upright. An image whose pixels are all gray is written with one component, and `chroma` is then
+/// moot. Fractional qualities count: the table scale is an integer percentage, truncated as
+/// libjpeg does, so above 50 quality steps by 0.5 and a fraction moves to the finer table
+/// (80.2 acts as 80.5); integer qualities give `jpeg_set_quality`'s tables exactly.
 pub(crate) fn encode_lossy(
     image: &Rgba8,
     quality: f32,
     chroma: Chroma,
     icc: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
-    let _ = (image, quality, chroma, icc);
-    Err(Error::encode(Format::Jpeg, "lossy encoder not written yet"))
+    let fail = |reason: String| Error::encode(Format::Jpeg, reason);
+    if !(0.0..=100.0).contains(&quality) {
+        return Err(fail(format!("quality {quality} is not within 0 to 100")));
+    }
+    let pixels = (image.width as usize).checked_mul(image.height as usize);
+    if pixels.and_then(|p| p.checked_mul(4)) != Some(image.data.len()) {
+        return Err(fail(format!(
+            "{} bytes for a {}x{} RGBA image",
+            image.data.len(),
+            image.width,
+            image.height
+        )));
+    }
+    let icc = icc.filter(|profile| !profile.is_empty());
+    if icc.is_some_and(|profile| profile.len() > MAX_ICC) {
+        return Err(fail(format!("ICC profile over {MAX_ICC} bytes")));
+    }
+    let settings = Settings {
+        quality,
+        chroma,
+        gray: is_gray(image),
+    };
+    let mut codec = Codec::new(image.data.len() / 8, None)?;
+    // SAFETY: the codec's structs are boxed and outlive the call; errors unwind into `run`.
+    codec
+        .run(|codec| unsafe { compress(codec, image, settings, icc) })
+        .map_err(|e| match e {
+            Error::Decode { reason, .. } => fail(reason),
+            other => other,
+        })?;
+    Ok(std::mem::take(&mut codec.sink.data))
+}
+
+/// The compressor's knobs for one lossy encode.
+#[derive(Clone, Copy)]
+struct Settings {
+    quality: f32,
+    chroma: Chroma,
+    /// Write one gray component.
+    gray: bool,
+}
+
+/// True when every pixel has R = G = B.
+fn is_gray(image: &Rgba8) -> bool {
+    image
+        .data
+        .chunks_exact(4)
+        .all(|p| p[0] == p[1] && p[1] == p[2])
+}
+
+/// # Safety
+/// Inside `Codec::run`, on a fresh codec; `image.data` holds `width * height` RGBA pixels.
+unsafe fn compress(codec: &mut Codec, image: &Rgba8, settings: Settings, icc: Option<&[u8]>) {
+    // SAFETY: libjpeg calls in its documented order on the codec's live compressor;
+    // `comp_info` holds `num_components` entries after `jpeg_set_defaults`.
+    unsafe {
+        codec.create(true);
+        let dst = &mut *codec.dst;
+        dst.image_width = image.width;
+        dst.image_height = image.height;
+        (dst.input_components, dst.in_color_space) = if settings.gray {
+            (1, sys::J_COLOR_SPACE::JCS_GRAYSCALE)
+        } else {
+            // The fourth byte, alpha, is skipped.
+            (4, sys::J_COLOR_SPACE::JCS_EXT_RGBX)
+        };
+        // mozjpeg's default profile, JCP_MAX_COMPRESSION: progressive with optimized scans,
+        // trellis quantization, optimized Huffman tables.
+        sys::jpeg_set_defaults(dst);
+        let scale = sys::jpeg_float_quality_scaling(settings.quality) as c_int;
+        sys::jpeg_set_linear_quality(dst, scale, 1);
+        dst.optimize_coding = 1;
+        if !settings.gray {
+            let factor = match settings.chroma {
+                Chroma::Half => 2,
+                Chroma::Full => 1,
+            };
+            let count = dst.num_components as usize;
+            let components = std::slice::from_raw_parts_mut(dst.comp_info, count);
+            for (i, component) in components.iter_mut().enumerate() {
+                let f = if i == 0 { factor } else { 1 };
+                (component.h_samp_factor, component.v_samp_factor) = (f, f);
+            }
+        }
+        sys::jpeg_start_compress(dst, 1);
+        if let Some(profile) = icc {
+            write_icc(dst, profile);
+        }
+        write_rows(dst, image, settings.gray);
+        sys::jpeg_finish_compress(dst);
+    }
+}
+
+/// Writes `profile` as APP2 `ICC_PROFILE` markers: tag, 1-based sequence number, count, then
+/// up to `ICC_PART` bytes each (what `jpeg_write_icc_profile` does; mozjpeg-sys builds that
+/// only with its `icc_io` feature).
+///
+/// # Safety
+/// After `jpeg_start_compress`, before the first row, inside `Codec::run`; `profile` holds
+/// 1 to `MAX_ICC` bytes.
+unsafe fn write_icc(dst: &mut sys::jpeg_compress_struct, profile: &[u8]) {
+    let count = profile.len().div_ceil(ICC_PART) as u8;
+    for (i, part) in profile.chunks(ICC_PART).enumerate() {
+        let mut marker = b"ICC_PROFILE\0".to_vec();
+        marker.extend_from_slice(&[i as u8 + 1, count]);
+        marker.extend_from_slice(part);
+        // SAFETY: libjpeg copies `marker.len()` (at most 65533) bytes into the output.
+        unsafe { sys::jpeg_write_marker(dst, 0xE2, marker.as_ptr(), marker.len() as u32) };
+    }
+}
+
+/// Feeds the image row by row: RGBX as it is, or its first channel when gray.
+///
+/// # Safety
+/// Between `jpeg_start_compress` and `jpeg_finish_compress`, inside `Codec::run`.
+unsafe fn write_rows(dst: &mut sys::jpeg_compress_struct, image: &Rgba8, gray: bool) {
+    let stride = image.width as usize * 4;
+    let mut luma = vec![0u8; if gray { image.width as usize } else { 0 }];
+    for row in image.data.chunks_exact(stride) {
+        let line = if gray {
+            for (out, pixel) in luma.iter_mut().zip(row.chunks_exact(4)) {
+                *out = pixel[0];
+            }
+            luma.as_ptr()
+        } else {
+            row.as_ptr()
+        };
+        // SAFETY: `line` holds one row of `input_components` bytes a pixel; libjpeg reads it.
+        unsafe { sys::jpeg_write_scanlines(dst, &line, 1) };
+    }
 }
 
 /// The image as displayed before orientation: 8-bit gray or RGB from libjpeg. `None` for
 /// what the lossy path cannot show faithfully (CMYK or YCCK, other precisions than 8).
+/// Corrupt data is an error, as for the guard.
 pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Option<Frame>> {
-    let _ = (bytes, limits);
-    Ok(None)
+    let sof = frame_header(bytes)?;
+    if sof.precision != 8 || !matches!(sof.components, 1 | 3) {
+        return Ok(None);
+    }
+    let frame = decode(bytes, limits)?.and_then(|frames| frames.into_iter().next());
+    Ok(frame.filter(|f| matches!(f.samples.channels, 1 | 3)))
 }
 
-/// The ICC profile, reassembled from its APP2 `ICC_PROFILE` markers.
+/// The marker segments before the first scan, as (marker, payload); ends early at anything
+/// malformed. Stray bytes between segments are skipped, as in `frame_header`.
+fn header_segments(bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut pos = if bytes.starts_with(&[0xFF, 0xD8]) {
+        2
+    } else {
+        usize::MAX
+    };
+    std::iter::from_fn(move || {
+        loop {
+            let start = std::mem::replace(&mut pos, usize::MAX);
+            let rest = bytes.get(start..)?;
+            let junk = rest.iter().take_while(|&&b| b != 0xFF).count();
+            let fill = rest[junk..].iter().take_while(|&&b| b == 0xFF).count();
+            let at = start + junk + fill;
+            match *bytes.get(at)? {
+                0x00 | 0x01 | 0xD0..=0xD7 => pos = at + 1,
+                0xD9 | 0xDA => return None,
+                marker => {
+                    let len = bytes
+                        .get(at + 1..at + 3)
+                        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+                        .filter(|&len| len >= 2)?;
+                    let segment = bytes.get(at + 3..at + 1 + len)?;
+                    pos = at + 1 + len;
+                    return Some((marker, segment));
+                }
+            }
+        }
+    })
+}
+
+/// The ICC profile, reassembled from its APP2 `ICC_PROFILE` markers (sequence number, count,
+/// data). `None` when absent, or when the markers disagree, miss or repeat a part.
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
-    let _ = bytes;
-    None
+    let mut parts = Vec::new();
+    for (_, segment) in header_segments(bytes).filter(|(marker, _)| *marker == 0xE2) {
+        if let Some(part) = segment.strip_prefix(b"ICC_PROFILE\0") {
+            let (&[seq, count], data) = part.split_first_chunk::<2>()?;
+            parts.push((seq, count, data));
+        }
+    }
+    let count = parts.first()?.1;
+    parts.sort_by_key(|&(seq, _, _)| seq);
+    let whole = parts.len() == usize::from(count)
+        && parts
+            .iter()
+            .enumerate()
+            .all(|(i, &(seq, n, _))| n == count && usize::from(seq) == i + 1);
+    let profile: Vec<u8> = parts
+        .iter()
+        .flat_map(|&(_, _, data)| data)
+        .copied()
+        .collect();
+    (whole && !profile.is_empty()).then_some(profile)
 }
 
-/// The EXIF orientation (1 when absent).
+/// The EXIF orientation from the first APP1 `Exif` marker: 1 when absent or out of range.
 pub(crate) fn orientation(bytes: &[u8]) -> u16 {
-    let _ = bytes;
-    1
+    header_segments(bytes)
+        .filter(|(marker, _)| *marker == 0xE1)
+        .find_map(|(_, segment)| segment.strip_prefix(b"Exif\0\0"))
+        .and_then(exif_orientation)
+        .filter(|o| (1..=8).contains(o))
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -636,5 +834,214 @@ mod tests {
 
         let relaxed = Deadline::new(None);
         assert!(optimize(&input, &Options::default(), &relaxed).is_ok());
+    }
+
+    /// A photo-like image: smooth colour gradients with some deterministic noise.
+    fn photo(width: u32, height: u32) -> Rgba8 {
+        let mut state = 0x2545_F491_u32;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 17) as i32 - 8
+        };
+        let mut data = Vec::new();
+        for y in 0..height as i32 {
+            for x in 0..width as i32 {
+                let base = [x * 2, y * 2, 255 - x - y];
+                for c in base {
+                    data.push((c + noise()).clamp(0, 255) as u8);
+                }
+                data.push(255);
+            }
+        }
+        Rgba8 {
+            width,
+            height,
+            data,
+        }
+    }
+
+    fn gray(image: &Rgba8) -> Rgba8 {
+        let mut out = image.clone();
+        for p in out.data.chunks_exact_mut(4) {
+            (p[1], p[2]) = (p[0], p[0]);
+        }
+        out
+    }
+
+    /// Mean absolute difference over the colour channels of a decoded gray or RGB frame.
+    fn mean_error(image: &Rgba8, frame: &Frame) -> f64 {
+        let channels = usize::from(frame.samples.channels);
+        let pixels = image
+            .data
+            .chunks_exact(4)
+            .zip(frame.samples.data.chunks_exact(channels));
+        let total: u64 = pixels
+            .flat_map(|(a, b)| (0..3).map(move |c| a[c].abs_diff(b[c.min(channels - 1)])))
+            .map(u64::from)
+            .sum();
+        total as f64 / (image.data.len() / 4 * 3) as f64
+    }
+
+    fn profile(len: usize) -> Vec<u8> {
+        let mut icc: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        icc[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        icc[36..40].copy_from_slice(b"acsp");
+        icc
+    }
+
+    #[test]
+    fn lossy_encode_decodes_close_to_the_source() {
+        let image = photo(128, 96);
+        let out = encode_lossy(&image, 80.0, Chroma::Half, None).unwrap();
+        assert_eq!(crate::format::detect(&out).unwrap(), Format::Jpeg);
+        assert!(markers(&out).contains(&0xC2), "not progressive");
+        let frame = decode_display(&out, &Limits::default()).unwrap().unwrap();
+        assert_eq!(
+            (frame.width, frame.height, frame.samples.channels),
+            (128, 96, 3)
+        );
+        let error = mean_error(&image, &frame);
+        assert!(error < 6.0, "mean error {error}");
+        assert_eq!(out, encode_lossy(&image, 80.0, Chroma::Half, None).unwrap());
+    }
+
+    #[test]
+    fn lower_quality_and_subsampling_are_smaller() {
+        let image = photo(128, 96);
+        let size = |quality, chroma| encode_lossy(&image, quality, chroma, None).unwrap().len();
+        assert!(size(50.0, Chroma::Half) < size(90.0, Chroma::Half));
+        assert!(size(80.0, Chroma::Half) < size(80.0, Chroma::Full));
+        // The luma sampling factors in the frame header: 2x2 for 4:2:0, 1x1 for 4:4:4.
+        for (chroma, factors) in [(Chroma::Half, 0x22), (Chroma::Full, 0x11)] {
+            let out = encode_lossy(&image, 80.0, chroma, None).unwrap();
+            let sof = out.windows(2).position(|m| m == [0xFF, 0xC2]).unwrap();
+            assert_eq!(out[sof + 11], factors, "{chroma:?}");
+        }
+        // Above 50 a half step of quality is a step of the table scale, truncated.
+        let encode = |quality| encode_lossy(&image, quality, Chroma::Half, None).unwrap();
+        assert_ne!(encode(80.5), encode(80.0));
+        assert_eq!(encode(80.2), encode(80.5));
+    }
+
+    #[test]
+    fn gray_images_have_one_component() {
+        let image = gray(&photo(64, 48));
+        let out = encode_lossy(&image, 80.0, Chroma::Full, None).unwrap();
+        assert_eq!(probe(&out).unwrap().bytes_per_pixel, 1);
+        let frame = decode_display(&out, &Limits::default()).unwrap().unwrap();
+        assert_eq!(frame.samples.channels, 1);
+        assert!(mean_error(&image, &frame) < 6.0);
+        let colour = encode_lossy(&photo(64, 48), 80.0, Chroma::Full, None).unwrap();
+        assert_eq!(probe(&colour).unwrap().bytes_per_pixel, 3);
+    }
+
+    #[test]
+    fn icc_profiles_round_trip_across_markers() {
+        let image = photo(32, 32);
+        for len in [3000, 70000] {
+            let icc_in = profile(len);
+            let out = encode_lossy(&image, 80.0, Chroma::Half, Some(&icc_in)).unwrap();
+            let app2 = markers(&out).iter().filter(|&&m| m == 0xE2).count();
+            assert_eq!(app2, len.div_ceil(65519), "{len}");
+            assert!(icc(&out) == Some(icc_in), "{len}");
+        }
+        let plain = encode_lossy(&image, 80.0, Chroma::Half, None).unwrap();
+        assert!(icc(&plain).is_none());
+    }
+
+    #[test]
+    fn inconsistent_icc_markers_are_refused() {
+        let out = encode_lossy(&photo(16, 16), 80.0, Chroma::Half, Some(&profile(70000))).unwrap();
+        let second = out
+            .windows(14)
+            .rposition(|w| w.starts_with(b"ICC_PROFILE\0"))
+            .unwrap();
+        let mut repeated = out.clone();
+        repeated[second + 12] = 1;
+        assert!(icc(&repeated).is_none());
+        let mut miscounted = out.clone();
+        miscounted[second + 13] = 3;
+        assert!(icc(&miscounted).is_none());
+        // Cut inside the markers: refused; after them: whole.
+        let end = second + 14 + (70000 - ICC_PART);
+        for cut in (0..out.len()).step_by(101).chain([end - 1, end]) {
+            assert_eq!(icc(&out[..cut]).is_some(), cut >= end, "{cut}");
+            assert_eq!(orientation(&out[..cut]), 1);
+        }
+        assert_eq!(icc(b"\xFF\xD8\xFF\xE2\x00\x01"), None);
+    }
+
+    #[test]
+    fn orientation_comes_from_the_exif_marker() {
+        let out = encode_lossy(&photo(16, 16), 80.0, Chroma::Half, None).unwrap();
+        assert_eq!(orientation(&out), 1);
+        let with_exif = |payload: &[u8]| {
+            let mut app1 = b"Exif\0\0".to_vec();
+            app1.extend_from_slice(payload);
+            let len = (app1.len() + 2) as u16;
+            let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE1];
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&app1);
+            bytes.extend_from_slice(&out[2..]);
+            bytes
+        };
+        let rotated = with_exif(&crate::metadata::exif_with_orientation(6));
+        assert_eq!(orientation(&rotated), 6);
+        assert!(
+            decode_display(&rotated, &Limits::default())
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            orientation(&with_exif(&crate::metadata::exif_with_orientation(9))),
+            1
+        );
+        assert_eq!(orientation(&with_exif(b"MM\0*garbage")), 1);
+    }
+
+    #[test]
+    fn camera_file_metadata_is_read() {
+        let input = fixture("dev/photo_rocket_icc_orient6.jpg");
+        assert_eq!(orientation(&input), 6);
+        let profile = icc(&input).unwrap();
+        let declared = u32::from_be_bytes([profile[0], profile[1], profile[2], profile[3]]);
+        assert_eq!(declared as usize, profile.len());
+        assert_eq!(&profile[36..40], b"acsp");
+    }
+
+    #[test]
+    fn bad_encoder_input_is_an_error() {
+        let image = photo(8, 8);
+        for quality in [f32::NAN, -1.0, 101.0] {
+            assert!(encode_lossy(&image, quality, Chroma::Half, None).is_err());
+        }
+        let short = Rgba8 {
+            data: image.data[4..].to_vec(),
+            ..image.clone()
+        };
+        assert!(encode_lossy(&short, 80.0, Chroma::Half, None).is_err());
+        let empty = Rgba8 {
+            width: 0,
+            height: 0,
+            data: Vec::new(),
+        };
+        let result = encode_lossy(&empty, 80.0, Chroma::Half, None);
+        assert!(matches!(result, Err(Error::Encode { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn cmyk_and_12_bit_are_not_displayed() {
+        let limits = Limits::default();
+        let input = fixture("jpeg/precision12_testorig12_should_stay.jpg");
+        assert!(decode_display(&input, &limits).unwrap().is_none());
+        // A four-component (CMYK or YCCK) frame header, not decoded at all.
+        let mut cmyk = b"\xFF\xD8\xFF\xC0\x00\x14\x08\x00\x10\x00\x10\x04".to_vec();
+        cmyk.extend_from_slice(&[1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0]);
+        assert!(decode_display(&cmyk, &limits).unwrap().is_none());
+        let gray = fixture("dev/tiny_flatfield.jpg");
+        let frame = decode_display(&gray, &limits).unwrap().unwrap();
+        assert_eq!(frame.samples.channels, 1);
     }
 }

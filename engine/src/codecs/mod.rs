@@ -1,6 +1,7 @@
 //! One module per format. Each knows how to read its header, decode frames for the guard, and
 //! produce a smaller candidate. FFI and `unsafe` live only in these files.
 
+mod av1;
 pub(crate) mod avif;
 pub(crate) mod avif_encode;
 mod gif;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::guard::{Frame, Samples};
 use crate::limits::Header;
-use crate::metadata::essential_exif;
+use crate::metadata::{essential_exif, exif_orientation};
 use crate::options::{Metadata, Options};
 use crate::pixels::Rgba8;
 use crate::work::Deadline;
@@ -345,11 +345,8 @@ fn wrap(input: &[Chunk<'_>], encoded: &[u8], frame: &Frame, metadata: Metadata) 
         | u8::from(alpha) << 4
         | u8::from(exif.is_some()) << 3
         | u8::from(xmp.is_some()) << 2;
-    let mut vp8x = vec![flags, 0, 0, 0];
-    vp8x.extend_from_slice(&(frame.width - 1).to_le_bytes()[..3]);
-    vp8x.extend_from_slice(&(frame.height - 1).to_le_bytes()[..3]);
     let mut body = b"WEBP".to_vec();
-    push_chunk(&mut body, b"VP8X", &vp8x);
+    push_chunk(&mut body, b"VP8X", &vp8x(flags, frame.width, frame.height));
     if let Some(icc) = &icc {
         push_chunk(&mut body, b"ICCP", icc);
     }
@@ -360,9 +357,24 @@ fn wrap(input: &[Chunk<'_>], encoded: &[u8], frame: &Frame, metadata: Metadata) 
     if let Some(xmp) = &xmp {
         push_chunk(&mut body, b"XMP ", xmp);
     }
+    riff(&body)
+}
+
+/// The payload of a `VP8X` chunk: flags, then the canvas size less one, 24 bits each.
+fn vp8x(flags: u8, width: u32, height: u32) -> Vec<u8> {
+    let mut out = vec![flags, 0, 0, 0];
+    out.extend_from_slice(&width.saturating_sub(1).to_le_bytes()[..3]);
+    out.extend_from_slice(&height.saturating_sub(1).to_le_bytes()[..3]);
+    out
+}
+
+/// A RIFF file around `body` ("WEBP" and its chunks).
+fn riff(body: &[u8]) -> Result<Vec<u8>> {
+    let size =
+        u32::try_from(body.len()).map_err(|_| Error::encode(Format::WebP, "file over 4 GiB"))?;
     let mut out = b"RIFF".to_vec();
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(body);
     Ok(out)
 }
 
@@ -377,7 +389,7 @@ fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 
 /// A lossy WebP of `image` at libwebp `quality` (0 to 100) and `method` (0 to 6), sharp YUV
 /// conversion when `sharp_yuv`; alpha, when any pixel is not opaque, compressed losslessly;
-/// `icc` in an `ICCP` chunk. No EXIF: pixels are already upright.
+/// `icc` (if not empty) in an `ICCP` chunk. No EXIF: pixels are already upright.
 pub(crate) fn encode_lossy(
     image: &Rgba8,
     quality: f32,
@@ -385,8 +397,143 @@ pub(crate) fn encode_lossy(
     method: c_int,
     icc: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
-    let _ = (image, quality, sharp_yuv, method, icc);
-    Err(Error::encode(Format::WebP, "lossy encoder not written yet"))
+    let config = lossy_config(quality, sharp_yuv, method)?;
+    let encoded = encode_picture(image, &config)?;
+    match icc.filter(|profile| !profile.is_empty()) {
+        Some(profile) => with_icc(&encoded, image, profile),
+        None => Ok(encoded),
+    }
+}
+
+fn encode_error(reason: impl std::fmt::Display) -> Error {
+    Error::encode(Format::WebP, reason)
+}
+
+/// libwebp's default preset at `quality`, single-threaded (deterministic), alpha lossless.
+fn lossy_config(quality: f32, sharp_yuv: bool, method: c_int) -> Result<sys::WebPConfig> {
+    // libwebp's own check lets NaN through.
+    if quality.is_nan() {
+        return Err(encode_error("quality is NaN"));
+    }
+    let mut config =
+        sys::WebPConfig::new_with_preset(sys::WebPPreset::WEBP_PRESET_DEFAULT, quality)
+            .map_err(|()| encode_error("config init"))?;
+    config.lossless = 0;
+    config.method = method;
+    config.use_sharp_yuv = c_int::from(sharp_yuv);
+    config.alpha_compression = 1;
+    config.alpha_quality = 100;
+    config.exact = 0;
+    config.thread_level = 0;
+    // SAFETY: a config initialised by libwebp.
+    if unsafe { sys::WebPValidateConfig(&config) } == 0 {
+        return Err(encode_error(format!(
+            "quality {quality} or method {method} out of range"
+        )));
+    }
+    Ok(config)
+}
+
+/// Frees the picture's pixels on every path.
+struct Picture(sys::WebPPicture);
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        // SAFETY: initialised by WebPPictureInit; freeing an empty picture is a no-op.
+        unsafe { sys::WebPPictureFree(&mut self.0) };
+    }
+}
+
+/// Frees the memory writer's buffer on every path.
+struct Writer(sys::WebPMemoryWriter);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // SAFETY: initialised by WebPMemoryWriterInit; its buffer is libwebp's.
+        unsafe { sys::WebPMemoryWriterClear(&mut self.0) };
+    }
+}
+
+/// The encoder's file: `VP8 `, or `VP8X`, `ALPH` and `VP8 ` when there is alpha.
+fn encode_picture(image: &Rgba8, config: &sys::WebPConfig) -> Result<Vec<u8>> {
+    let pixels = (image.width as usize).checked_mul(image.height as usize);
+    let (Ok(width), Ok(height), Ok(stride)) = (
+        c_int::try_from(image.width),
+        c_int::try_from(image.height),
+        c_int::try_from(image.width.saturating_mul(4)),
+    ) else {
+        return Err(encode_error("image too large"));
+    };
+    if pixels.and_then(|p| p.checked_mul(4)) != Some(image.data.len()) {
+        return Err(encode_error(format!(
+            "{} bytes for a {width}x{height} RGBA image",
+            image.data.len()
+        )));
+    }
+    let mut picture = Picture(sys::WebPPicture::new().map_err(|()| encode_error("picture init"))?);
+    // ARGB input: WebPEncode converts it to YUV itself, with sharp YUV when asked.
+    picture.0.use_argb = 1;
+    picture.0.width = width;
+    picture.0.height = height;
+    let rgba = image.data.as_ptr();
+    // SAFETY: `rgba` holds `height` rows of `stride` bytes; libwebp copies them.
+    let imported = unsafe {
+        if image.opaque() {
+            sys::WebPPictureImportRGBX(&mut picture.0, rgba, stride)
+        } else {
+            sys::WebPPictureImportRGBA(&mut picture.0, rgba, stride)
+        }
+    };
+    if imported == 0 {
+        return Err(encode_error(format!(
+            "cannot import pixels ({:?})",
+            picture.0.error_code
+        )));
+    }
+    // Boxed: the picture points at it while encoding.
+    let mut writer = Box::new(Writer(sys::WebPMemoryWriter {
+        mem: std::ptr::null_mut(),
+        size: 0,
+        max_size: 0,
+        pad: [0],
+    }));
+    // SAFETY: the writer outlives the encode; the config was validated.
+    let ok = unsafe {
+        sys::WebPMemoryWriterInit(&mut writer.0);
+        picture.0.writer = Some(sys::WebPMemoryWrite);
+        picture.0.custom_ptr = (&raw mut writer.0).cast::<c_void>();
+        sys::WebPEncode(config, &mut picture.0) != 0
+    };
+    if !ok || writer.0.mem.is_null() {
+        return Err(encode_error(format!(
+            "libwebp error {:?}",
+            picture.0.error_code
+        )));
+    }
+    // SAFETY: libwebp wrote `size` bytes at `mem`.
+    Ok(unsafe { std::slice::from_raw_parts(writer.0.mem, writer.0.size) }.to_vec())
+}
+
+/// The encoder's file made extended, with `profile` in an `ICCP` chunk after `VP8X`.
+fn with_icc(encoded: &[u8], image: &Rgba8, profile: &[u8]) -> Result<Vec<u8>> {
+    let chunks = chunks(encoded).map_err(|e| encode_error(format!("libwebp's output: {e}")))?;
+    let flags = 1 << 5 | u8::from(chunks.iter().any(has_alpha)) << 4;
+    let mut body = b"WEBP".to_vec();
+    push_chunk(&mut body, b"VP8X", &vp8x(flags, image.width, image.height));
+    push_chunk(&mut body, b"ICCP", profile);
+    for chunk in chunks.iter().filter(|c| &c.kind != b"VP8X") {
+        push_chunk(&mut body, &chunk.kind, chunk.data);
+    }
+    riff(&body)
+}
+
+/// Whether the chunk carries alpha: `ALPH`, or a `VP8L` header with its alpha bit set.
+fn has_alpha(chunk: &Chunk<'_>) -> bool {
+    match &chunk.kind {
+        b"ALPH" => true,
+        b"VP8L" => chunk.data.get(4).is_some_and(|b| b & 0x10 != 0),
+        _ => false,
+    }
 }
 
 /// Any still WebP, lossy or lossless, decoded to 8-bit RGBA.
@@ -398,14 +545,22 @@ pub(crate) fn decode_display(bytes: &[u8]) -> Result<Frame> {
 
 /// The ICC profile from the `ICCP` chunk.
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
-    let _ = bytes;
-    None
+    let chunks = chunks(bytes).ok()?;
+    let chunk = chunks.iter().find(|c| &c.kind == b"ICCP")?;
+    Some(chunk.data.to_vec()).filter(|profile| !profile.is_empty())
 }
 
-/// The EXIF orientation from the `EXIF` chunk (1 when absent).
+/// The EXIF orientation from the `EXIF` chunk (raw TIFF, or after an `Exif\0\0` prefix as
+/// some writers put it): 1 when absent or out of range.
 pub(crate) fn orientation(bytes: &[u8]) -> u16 {
-    let _ = bytes;
-    1
+    let chunks = chunks(bytes).unwrap_or_default();
+    chunks
+        .iter()
+        .find(|c| &c.kind == b"EXIF")
+        .map(|c| c.data.strip_prefix(b"Exif\0\0").unwrap_or(c.data))
+        .and_then(exif_orientation)
+        .filter(|o| (1..=8).contains(o))
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -435,5 +590,181 @@ mod tests {
         ));
         let open = Deadline::new(None);
         assert!(encode_lossless(&frame, 1, &open).is_ok_and(|bytes| bytes.starts_with(b"RIFF")));
+    }
+
+    /// A photo-like image: smooth colour gradients with some deterministic noise, and alpha
+    /// from `alpha(x, y)`.
+    fn photo(width: u32, height: u32, alpha: impl Fn(u32, u32) -> u8) -> Rgba8 {
+        let mut state = 0x2545_F491_u32;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 17) as i32 - 8
+        };
+        let mut data = Vec::new();
+        for y in 0..height {
+            for x in 0..width {
+                let (xi, yi) = (x as i32, y as i32);
+                for c in [xi * 2, yi * 2, 255 - xi - yi] {
+                    data.push((c + noise()).clamp(0, 255) as u8);
+                }
+                data.push(alpha(x, y));
+            }
+        }
+        Rgba8 {
+            width,
+            height,
+            data,
+        }
+    }
+
+    fn opaque(width: u32, height: u32) -> Rgba8 {
+        photo(width, height, |_, _| 255)
+    }
+
+    fn kinds(bytes: &[u8]) -> Vec<[u8; 4]> {
+        chunks(bytes).unwrap().iter().map(|c| c.kind).collect()
+    }
+
+    fn profile(len: usize) -> Vec<u8> {
+        let mut icc: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        icc[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        icc[36..40].copy_from_slice(b"acsp");
+        icc
+    }
+
+    fn lossy(image: &Rgba8, quality: f32, icc: Option<&[u8]>) -> Vec<u8> {
+        encode_lossy(image, quality, false, 4, icc).unwrap()
+    }
+
+    #[test]
+    fn lossy_encode_decodes_close_to_the_source() {
+        let image = opaque(128, 96);
+        let out = lossy(&image, 80.0, None);
+        assert_eq!(crate::format::detect(&out).unwrap(), Format::WebP);
+        assert_eq!(kinds(&out), [*b"VP8 "]);
+        let frame = decode_display(&out).unwrap();
+        assert_eq!((frame.width, frame.height), (128, 96));
+        let pixels = image
+            .data
+            .chunks_exact(4)
+            .zip(frame.samples.data.chunks_exact(4));
+        let total: u64 = pixels
+            .flat_map(|(a, b)| (0..3).map(move |c| u64::from(a[c].abs_diff(b[c]))))
+            .sum();
+        let error = total as f64 / (image.data.len() / 4 * 3) as f64;
+        assert!(error < 6.0, "mean error {error}");
+        assert_eq!(out, lossy(&image, 80.0, None));
+    }
+
+    #[test]
+    fn options_change_the_output() {
+        let image = opaque(128, 96);
+        assert!(lossy(&image, 50.0, None).len() < lossy(&image, 90.0, None).len());
+        let sharp = encode_lossy(&image, 80.0, true, 4, None).unwrap();
+        assert_ne!(sharp, lossy(&image, 80.0, None));
+        assert_ne!(
+            encode_lossy(&image, 80.0, false, 0, None).unwrap(),
+            lossy(&image, 80.0, None)
+        );
+    }
+
+    #[test]
+    fn alpha_is_kept_exactly() {
+        let image = photo(64, 48, |x, y| ((x * 4) ^ (y * 5)) as u8);
+        let out = lossy(&image, 60.0, None);
+        assert_eq!(kinds(&out), [*b"VP8X", *b"ALPH", *b"VP8 "]);
+        let frame = decode_display(&out).unwrap();
+        let alpha = |data: &[u8]| data.chunks_exact(4).map(|p| p[3]).collect::<Vec<_>>();
+        assert!(alpha(&frame.samples.data) == alpha(&image.data));
+    }
+
+    #[test]
+    fn icc_makes_an_extended_file() {
+        let icc_in = profile(3001);
+        let out = lossy(&opaque(32, 24), 80.0, Some(&icc_in));
+        assert_eq!(kinds(&out), [*b"VP8X", *b"ICCP", *b"VP8 "]);
+        let header = probe(&out).unwrap();
+        assert_eq!((header.width, header.height), (32, 24));
+        assert_eq!(chunks(&out).unwrap()[0].data[0], 0x20);
+        assert!(icc(&out) == Some(icc_in.clone()));
+        assert_eq!(decode_display(&out).unwrap().width, 32);
+
+        let translucent = photo(32, 24, |x, _| x as u8 * 8);
+        let out = lossy(&translucent, 80.0, Some(&icc_in));
+        assert_eq!(kinds(&out), [*b"VP8X", *b"ICCP", *b"ALPH", *b"VP8 "]);
+        assert_eq!(chunks(&out).unwrap()[0].data[0], 0x30);
+        assert!(icc(&out) == Some(icc_in));
+        assert!(decode_display(&out).is_ok());
+
+        assert!(icc(&lossy(&translucent, 80.0, None)).is_none());
+        assert!(icc(b"RIFF\xff\xff\xff\xffWEBP").is_none());
+    }
+
+    #[test]
+    fn orientation_comes_from_the_exif_chunk() {
+        let out = lossy(&opaque(16, 16), 80.0, Some(&profile(100)));
+        assert_eq!(orientation(&out), 1);
+        let with_exif = |payload: &[u8]| {
+            let mut body = out[8..].to_vec();
+            push_chunk(&mut body, b"EXIF", payload);
+            riff(&body).unwrap()
+        };
+        let tiff = crate::metadata::exif_with_orientation(8);
+        assert_eq!(orientation(&with_exif(&tiff)), 8);
+        assert_eq!(
+            orientation(&with_exif(&[b"Exif\0\0".as_slice(), &tiff].concat())),
+            8
+        );
+        assert_eq!(
+            orientation(&with_exif(&crate::metadata::exif_with_orientation(0))),
+            1
+        );
+        assert_eq!(orientation(&with_exif(b"garbage")), 1);
+        assert_eq!(orientation(&out[..out.len() - 1]), 1);
+    }
+
+    #[test]
+    fn bad_encoder_input_is_an_error() {
+        let image = opaque(8, 8);
+        for (quality, method) in [(f32::NAN, 4), (-1.0, 4), (101.0, 4), (80.0, 7), (80.0, -1)] {
+            let result = encode_lossy(&image, quality, false, method, None);
+            assert!(
+                matches!(result, Err(Error::Encode { .. })),
+                "{quality} {method}"
+            );
+        }
+        let short = Rgba8 {
+            data: image.data[4..].to_vec(),
+            ..image.clone()
+        };
+        assert!(encode_lossy(&short, 80.0, false, 4, None).is_err());
+        for (width, height) in [(0, 0), (16384, 1)] {
+            let wide = Rgba8 {
+                width,
+                height,
+                data: vec![255; width as usize * height as usize * 4],
+            };
+            assert!(encode_lossy(&wide, 80.0, false, 4, None).is_err());
+        }
+    }
+
+    #[test]
+    fn lossless_rewrap_keeps_the_profile() {
+        let image = photo(16, 8, |x, _| if x == 0 { 0 } else { 255 });
+        let frame = image.to_frame();
+        let encoded = encode_lossless(&frame, 1, &Deadline::new(None)).unwrap();
+        let input = with_icc(&encoded, &image, &profile(64)).unwrap();
+        assert_eq!(kinds(&input), [*b"VP8X", *b"ICCP", *b"VP8L"]);
+        let out = wrap(
+            &chunks(&input).unwrap(),
+            &encoded,
+            &frame,
+            Metadata::Essential,
+        )
+        .unwrap();
+        assert_eq!(out, input);
+        assert!(decode_display(&out).unwrap().samples.data == image.data);
     }
 }

@@ -44,13 +44,13 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let format = detect(input)?;
     let header = codecs::probe(format, input, limits)?;
     limits.check(&header)?;
-    limits.check_memory(
+    let formats = allowed(options, format)?;
+    let memory = limits.check_memory(
         header
             .pixels()
             .saturating_mul(BYTES_PER_PIXEL)
             .saturating_add(input.len() as u64),
-    )?;
-    let formats = allowed(options, format)?;
+    );
 
     // The lossless result competes; it gets a quarter of the budget.
     let lossless = pipeline::lossless(
@@ -63,10 +63,24 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         },
     )?;
     let mut notes = lossless.notes.clone();
+    if let Err(e) = memory {
+        notes.push(note(
+            Level::Warn,
+            format!("lossy: skipped, the search would exceed the memory limit ({e})"),
+        ));
+        return Ok(Optimized { notes, ..lossless });
+    }
     if header.frames > 1 || matches!(format, Format::Gif | Format::Apng) {
         notes.push(note(
             Level::Info,
             "lossy: animations and GIFs stay lossless",
+        ));
+        return Ok(Optimized { notes, ..lossless });
+    }
+    if header.width < 8 || header.height < 8 {
+        notes.push(note(
+            Level::Info,
+            "lossy: images under 8 pixels a side stay lossless (too small to score)",
         ));
         return Ok(Optimized { notes, ..lossless });
     }
@@ -260,7 +274,7 @@ impl Run<'_> {
             return Ok(None);
         }
         let probes = self.affordable(a);
-        if probes < 2 {
+        if probes == 0 {
             self.notes.push(note(
                 Level::Warn,
                 format!("lossy: {} skipped, the time budget is spent", a.name()),
@@ -338,4 +352,124 @@ pub(crate) fn check(
 /// True for a profile that describes itself as sRGB, which an untagged output means too.
 fn is_srgb(icc: &[u8]) -> bool {
     icc.windows(4).any(|w| w == b"sRGB")
+}
+
+/// The SSIMULACRA2 score of `candidate` against `source`, both image files (any format and
+/// size the limits allow, same dimensions once upright), scored as displayed: orientation
+/// applied, alpha judged on black and on white (the lower counts). ICC profiles are not
+/// applied; both sides are read as sRGB.
+///
+/// # Errors
+/// [`Error::UnsupportedFormat`], [`Error::LimitExceeded`], [`Error::Decode`] for either file;
+/// [`Error::InvalidOption`] when the sizes differ or a side is under 8 pixels.
+pub fn score(source: &[u8], candidate: &[u8], limits: &Limits) -> Result<f64> {
+    let upright = |bytes: &[u8]| -> Result<Frame> {
+        let format = detect(bytes)?;
+        limits.check_input(bytes.len())?;
+        limits.check(&codecs::probe(format, bytes, limits)?)?;
+        let frame = formats::source(format, bytes, limits)?
+            .ok_or_else(|| Error::decode(format, "not a still 8 or 16-bit image"))?;
+        orient(frame, formats::colour_and_orientation(format, bytes).1)
+    };
+    let reference = Reference::new(&upright(source)?)?;
+    reference.score(&upright(candidate)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codecs::{avif, jpeg};
+    use crate::guard::Samples;
+
+    /// A photo-like 96x64 RGBA image: smooth gradients under deterministic noise.
+    fn photo() -> Rgba8 {
+        let (w, h) = (96u32, 64u32);
+        let mut state = 0x2545_f491_u32;
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let noise = (state % 24) as u8;
+                data.extend_from_slice(&[
+                    (x * 2) as u8 + noise,
+                    (y * 3) as u8 + noise / 2,
+                    (x + y) as u8 + noise,
+                    255,
+                ]);
+            }
+        }
+        Rgba8 {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    fn frame(image: &Rgba8) -> Frame {
+        Frame::still(
+            image.width,
+            image.height,
+            Samples::new(4, false, image.data.clone()),
+        )
+    }
+
+    fn png(image: &Rgba8) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, image.width, image.height);
+        encoder.set_color(png::ColorType::Rgba);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&image.data).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn a_below_target_candidate_is_refused() {
+        let image = photo();
+        let limits = Limits::default();
+        let reference = Reference::new(&frame(&image)).unwrap();
+        let bad = jpeg::encode_lossy(&image, 5.0, Chroma::Half, None).unwrap();
+        let scored = check(&reference, Format::Jpeg, &bad, &limits).unwrap();
+        assert!(scored < 80.0, "{scored}");
+        // Whatever the knob, the encoder hands back the bad candidate: nothing is kept.
+        let bounds = Bounds {
+            low: 1,
+            high: 100,
+            start: 80,
+            slope: 1.0,
+            probes: 6,
+            beat: usize::MAX,
+        };
+        let probe = |knob| {
+            Ok(Probe {
+                knob,
+                score: check(&reference, Format::Jpeg, &bad, &limits)?,
+                data: bad.clone(),
+            })
+        };
+        let found = search(80.0, bounds, None, probe, || true).unwrap();
+        assert!(found.best.is_none());
+        // The control: the real encoder at a high setting passes.
+        let good = jpeg::encode_lossy(&image, 95.0, Chroma::Full, None).unwrap();
+        assert!(check(&reference, Format::Jpeg, &good, &limits).unwrap() >= 80.0);
+    }
+
+    #[test]
+    fn an_avif_result_decodes_and_its_score_is_checked_again() {
+        let image = photo();
+        let options = Options::default()
+            .with_mode(Mode::Lossy(Target::HIGH))
+            .with_output(Output::Avif);
+        let out = crate::optimize(&png(&image), &options).unwrap();
+        assert_eq!(out.format_out, Format::Avif, "{:?}", out.notes);
+        let decoded = avif::decode_display(&out.data, &Limits::default()).unwrap();
+        let again = Reference::new(&frame(&image))
+            .unwrap()
+            .score(&decoded)
+            .unwrap();
+        assert!(again >= 80.0, "{again}");
+        assert_eq!(Some(again), out.ssimulacra2);
+    }
 }
