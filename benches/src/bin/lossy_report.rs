@@ -187,8 +187,8 @@ fn measure(command: &mut Command, stderr_file: &Path) -> Result<Measured, String
     }
     let seconds = start.elapsed().as_secs_f64();
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        let message = std::fs::read_to_string(stderr_file).unwrap_or_default();
-        return Err(format!("{name} failed: {}", last_line(&message)));
+        let stderr = std::fs::read_to_string(stderr_file).unwrap_or_default();
+        return Err(format!("{name} failed: {}", reason(&stdout, &stderr)));
     }
     Ok(Measured {
         stdout,
@@ -206,6 +206,15 @@ fn run(command: &mut Command) -> Result<String, String> {
         return Err(format!("{name} failed: {}", last_line(&stderr)));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Why a child failed: the `error` of a JSON line it printed (picopic `--json`), else the
+/// last line of its stderr.
+fn reason(stdout: &str, stderr: &str) -> String {
+    json_line(stdout)
+        .ok()
+        .and_then(|line| line["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| last_line(stderr).to_owned())
 }
 
 fn last_line(text: &str) -> &str {
@@ -450,8 +459,7 @@ fn run_tool(
                     .arg(input),
                 &stderr,
             )?;
-            let line: Value = serde_json::from_str(measured.stdout.trim())
-                .map_err(|e| format!("picopic --json: {e}"))?;
+            let line = json_line(&measured.stdout)?;
             if let Some(error) = line["error"].as_str() {
                 return Err(format!("picopic: {error}"));
             }
@@ -491,10 +499,22 @@ fn run_tool(
     })
 }
 
+/// The first JSON object picopic's `--json` printed.
+fn json_line(stdout: &str) -> Result<Value, String> {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or(format!(
+            "picopic --json printed no JSON: {:?}",
+            last_line(stdout)
+        ))?;
+    serde_json::from_str(line).map_err(|e| format!("picopic --json: {e}"))
+}
+
 /// picopic's lossless result size: the floor of the `auto` oracle.
 fn lossless_bytes(config: &Config, input: &Path) -> Result<u64, String> {
     let out = run(Command::new(&config.picopic).arg("--json").arg(input))?;
-    let line: Value = serde_json::from_str(out.trim()).map_err(|e| format!("picopic: {e}"))?;
+    let line = json_line(&out)?;
     line["bytes_out"]
         .as_u64()
         .ok_or(format!("picopic: no bytes_out in {:?}", out.trim()))
