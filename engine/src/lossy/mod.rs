@@ -140,10 +140,10 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             .as_ref()
             .map_or(lossless.data.len(), |(_, b)| b.data.len())
             .min(lossless.data.len());
-        if let Some(found) = run.format(format, beat)? {
-            if found.1.data.len() < beat {
-                best = Some(found);
-            }
+        if let Some(found) = run.format(format, beat)?
+            && found.1.data.len() < beat
+        {
+            best = Some(found);
         }
     }
     notes.append(&mut run.notes);
