@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod codecs;
+mod colour;
 mod error;
 mod format;
 mod guard;

@@ -225,3 +225,72 @@ fn json_prints_one_object_per_input_with_status() {
     // Without -o nothing is written.
     assert_eq!(files_under(dir.path()), ["corrupt.png", "good.png"]);
 }
+
+#[test]
+fn lossy_results_take_their_format_extension_and_report_it() {
+    let dir = workdir();
+    place(dir.path(), "dev/photo_coffee.png", "in/coffee.png");
+    let run = Command::new(env!("CARGO_BIN_EXE_picopic"))
+        .current_dir(dir.path())
+        .args([
+            "--target", "high", "--format", "jpeg", "--json", "-o", "out", "in",
+        ])
+        .output()
+        .expect("run picopic");
+    assert_eq!(code(&run), Some(0), "{}", stderr(&run));
+    assert_eq!(files_under(&dir.path().join("out")), ["coffee.jpg"]);
+    let line = String::from_utf8_lossy(&run.stdout);
+    let json: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(json["format_out"], "jpeg");
+    assert_eq!(json["output"], "out/coffee.jpg");
+    assert!(
+        json["ssimulacra2"].as_f64().expect("score") >= 80.0,
+        "{json}"
+    );
+    assert!(json["encodes"].as_u64().expect("encodes") >= 1);
+}
+
+#[test]
+fn inputs_that_could_meet_at_one_output_path_are_refused() {
+    let dir = workdir();
+    place(dir.path(), GOOD, "in/x.png");
+    place(dir.path(), "dev/tiny_flatfield.jpg", "in/x.jpg");
+    let run = picopic(
+        dir.path(),
+        &["--target", "high", "--format", "auto", "-o", "out", "in"],
+    );
+    assert_eq!(code(&run), Some(2));
+    assert!(
+        stderr(&run).contains("x.png") && stderr(&run).contains("x.jpg"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!dir.path().join("out").exists(), "nothing may be written");
+    // Keeping the format, the two names cannot meet.
+    let run = picopic(dir.path(), &["-o", "out", "in"]);
+    assert_eq!(code(&run), Some(0), "{}", stderr(&run));
+}
+
+#[test]
+fn invalid_lossy_values_exit_2_naming_the_flag() {
+    let dir = workdir();
+    place(dir.path(), GOOD, "a.png");
+    for (args, flag) in [
+        (&["--target", "superb", "a.png"][..], "--target"),
+        (&["--target", "120", "a.png"][..], "--target"),
+        (&["--format", "gif", "a.png"][..], "--format"),
+        (
+            &["--mode", "lossless", "--format", "avif", "a.png"][..],
+            "--format",
+        ),
+        (
+            &["--mode", "lossless", "--target", "high", "a.png"][..],
+            "--target",
+        ),
+        (&["--mode", "blurry", "a.png"][..], "--mode"),
+    ] {
+        let run = picopic(dir.path(), args);
+        assert_eq!(code(&run), Some(2), "{args:?}");
+        assert!(stderr(&run).contains(flag), "{args:?}: {}", stderr(&run));
+    }
+}

@@ -104,14 +104,14 @@ impl Encoder {
     }
 }
 
-/// rav1e's cost at a speed, seconds per megapixel on one core (measured with ravif, 8-bit,
-/// photos; README, "Lossy").
+/// rav1e's cost at a speed with the decode that checks it, seconds per megapixel (measured
+/// with ravif, 10-bit, two threads, on photos and screenshots; README, "Lossy mode").
 pub(crate) fn avif_cost(speed: u8) -> f64 {
     match speed {
-        0..=4 => 6.0,
-        5..=6 => 1.2,
-        7..=8 => 0.7,
-        _ => 0.5,
+        0..=4 => 7.0,
+        5..=6 => 1.6,
+        7..=8 => 0.9,
+        _ => 0.6,
     }
 }
 

@@ -9,6 +9,7 @@ mod search;
 use std::time::Instant;
 
 use crate::codecs::{self, jpeg::Chroma};
+use crate::colour::{ToSrgb, is_srgb};
 use crate::error::{Error, Result};
 use crate::format::{Format, detect};
 use crate::guard::Frame;
@@ -95,9 +96,17 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let (icc, orientation) = formats::colour_and_orientation(format, input);
     let icc = icc.filter(|_| options.metadata != Metadata::None);
     let frame = orient(frame, orientation)?;
-    let reference = Reference::new(&frame)?;
+    // Scored as a colour-managed display shows it: in sRGB. Outputs carry the same profile,
+    // so their decoded pixels go through the same conversion.
+    let shown = match ToSrgb::new(icc.as_deref()) {
+        Ok(shown) => shown,
+        Err(e) => {
+            notes.push(note(Level::Warn, format!("lossy: skipped, {e}")));
+            return Ok(Optimized { notes, ..lossless });
+        }
+    };
     let image = Rgba8::from_frame(&frame)?;
-    drop(frame);
+    let reference = Reference::new(&shown.apply(frame)?)?;
     let transparent = !image.opaque();
     if transparent && formats == [Format::Jpeg] {
         return Err(Error::InvalidOption(
@@ -107,21 +116,24 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
 
     // The lossless result had a tenth; preparing the source costs about one score. The
     // budget is spent by estimate, so the result does not depend on the clock; the clock
-    // stops the search only past the whole budget, as a safety net.
+    // stops the search only at twice the budget, as a safety net.
     let megapixels = header.pixels() as f64 / 1e6;
-    let budget = options.time_budget.as_secs_f64() * 0.9 - SCORE_COST * megapixels;
+    let prepare = if transparent { 2.0 } else { 1.0 } * SCORE_COST * megapixels;
+    let budget = options.time_budget.as_secs_f64() * 0.9 - prepare;
     let deadline = Deadline::with_stop(
         options.deadline.map(|d| d.saturating_sub(start.elapsed())),
-        Some(options.time_budget.saturating_sub(start.elapsed() / 2)),
+        Some((options.time_budget * 2).saturating_sub(start.elapsed())),
     );
     let mut run = Run {
         target: f64::from(target.score()),
         image: &image,
         reference: &reference,
         icc: icc.as_deref(),
+        shown: &shown,
         limits,
         deadline: &deadline,
         megapixels,
+        transparent,
         planned: 0.0,
         budget,
         encodes: 0,
@@ -185,7 +197,8 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     })
 }
 
-/// The formats to search, cheapest first.
+/// The formats to search: for `auto`, AVIF first (it is usually the smallest, and what it
+/// finds lets the others stop at their first encode), then the cheaper ones.
 fn allowed(options: &Options, input: Format) -> Result<Vec<Format>> {
     let keep = match input {
         Format::Apng | Format::Gif => Format::Png,
@@ -200,9 +213,9 @@ fn allowed(options: &Options, input: Format) -> Result<Vec<Format>> {
         Output::Auto => {
             let a = options.accept;
             [
-                (a.jpeg, Format::Jpeg),
-                (a.webp, Format::WebP),
                 (a.avif, Format::Avif),
+                (a.webp, Format::WebP),
+                (a.jpeg, Format::Jpeg),
                 (a.png, Format::Png),
             ]
             .into_iter()
@@ -218,9 +231,11 @@ struct Run<'a> {
     image: &'a Rgba8,
     reference: &'a Reference,
     icc: Option<&'a [u8]>,
+    shown: &'a ToSrgb,
     limits: &'a Limits,
     deadline: &'a Deadline,
     megapixels: f64,
+    transparent: bool,
     /// Estimated seconds of the probes made so far; the budget is spent by estimate, so the
     /// result does not depend on the clock (the deadline is only a safety net).
     planned: f64,
@@ -232,7 +247,16 @@ struct Run<'a> {
 impl Run<'_> {
     /// Estimated seconds of one probe with `encoder`.
     fn cost(&self, encoder: Encoder) -> f64 {
-        (encoder.cost() + SCORE_COST) * self.megapixels + 0.01
+        (encoder.cost() + self.score_cost()) * self.megapixels + 0.01
+    }
+
+    /// A check's cost per megapixel: a transparent image is scored on black and on white.
+    fn score_cost(&self) -> f64 {
+        if self.transparent {
+            2.0 * SCORE_COST
+        } else {
+            SCORE_COST
+        }
     }
 
     /// Probes that fit in what is left of the budget.
@@ -246,7 +270,13 @@ impl Run<'_> {
         self.planned += self.cost(encoder);
         self.encodes += 1;
         let data = encoder.encode(self.image, knob, self.icc, self.limits, self.deadline)?;
-        let score = check(self.reference, encoder.format(), &data, self.limits)?;
+        let score = check(
+            self.reference,
+            self.shown,
+            encoder.format(),
+            &data,
+            self.limits,
+        )?;
         Ok(Probe { knob, data, score })
     }
 
@@ -284,17 +314,18 @@ impl Run<'_> {
         }
         let (start, slope) = a.start(self.target);
         // Two variants: each tried at the start, the better trade of score for bytes kept.
-        let (encoder, first) = if a != b && probes >= 4 {
+        // The other variant's probe stays a candidate should the search find nothing.
+        let (encoder, first, other) = if a != b && probes >= 4 {
             let pa = self.probe(a, start)?;
             let pb = self.probe(b, start)?;
             let value = |p: &Probe| p.score - EXCHANGE * (p.data.len() as f64).ln();
             if value(&pb) > value(&pa) {
-                (b, pb)
+                (b, pb, Some((a, pa)))
             } else {
-                (a, pa)
+                (a, pa, Some((b, pb)))
             }
         } else {
-            (a, self.probe(a, start)?)
+            (a, self.probe(a, start)?, None)
         };
         let (low, high) = encoder.range();
         let deadline = self.deadline;
@@ -324,10 +355,12 @@ impl Run<'_> {
             }
             Err(e) => return Err(e),
         };
+        let passed = other.filter(|(_, p)| p.score >= self.target && p.data.len() < beat);
+        let best = found.best.map(|p| (encoder, p)).or(passed);
         self.notes.push(note(
             Level::Info,
-            match &found.best {
-                Some(p) => format!(
+            match &best {
+                Some((encoder, p)) => format!(
                     "lossy: {}: {} bytes at setting {} (SSIMULACRA2 {:.2}), {} encodes",
                     encoder.name(),
                     p.data.len(),
@@ -342,7 +375,7 @@ impl Run<'_> {
                 ),
             },
         ));
-        Ok(found.best.map(|p| (encoder, p)))
+        Ok(best)
     }
 
     /// The slowest rav1e speed from 6 that leaves room for four probes (speed 4 costs about
@@ -352,7 +385,7 @@ impl Run<'_> {
         [6, 8, 10]
             .into_iter()
             .find(|&s| {
-                4.0 * ((formats::avif_cost(s) + SCORE_COST) * self.megapixels + 0.01) <= left
+                4.0 * ((formats::avif_cost(s) + self.score_cost()) * self.megapixels + 0.01) <= left
             })
             .unwrap_or(10)
     }
@@ -361,23 +394,19 @@ impl Run<'_> {
 /// The score of an encoded candidate, decoded by its format's decoder, against the source.
 pub(crate) fn check(
     reference: &Reference,
+    shown: &ToSrgb,
     format: Format,
     data: &[u8],
     limits: &Limits,
 ) -> Result<f64> {
     let decoded: Frame = formats::decode(format, data, limits)?;
-    reference.score(&decoded)
-}
-
-/// True for a profile that describes itself as sRGB, which an untagged output means too.
-fn is_srgb(icc: &[u8]) -> bool {
-    icc.windows(4).any(|w| w == b"sRGB")
+    reference.score(&shown.apply(decoded)?)
 }
 
 /// The SSIMULACRA2 score of `candidate` against `source`, both image files (any format and
 /// size the limits allow, same dimensions once upright), scored as displayed: orientation
-/// applied, alpha judged on black and on white (the lower counts). ICC profiles are not
-/// applied; both sides are read as sRGB.
+/// applied, colour converted to sRGB from each side's ICC profile, alpha judged on black and
+/// on white (the lower counts).
 ///
 /// # Errors
 /// [`Error::UnsupportedFormat`], [`Error::LimitExceeded`], [`Error::Decode`] for either file;
@@ -389,7 +418,8 @@ pub fn score(source: &[u8], candidate: &[u8], limits: &Limits) -> Result<f64> {
         limits.check(&codecs::probe(format, bytes, limits)?)?;
         let frame = formats::source(format, bytes, limits)?
             .ok_or_else(|| Error::decode(format, "not a still 8 or 16-bit image"))?;
-        orient(frame, formats::colour_and_orientation(format, bytes).1)
+        let (icc, orientation) = formats::colour_and_orientation(format, bytes);
+        ToSrgb::new(icc.as_deref())?.apply(orient(frame, orientation)?)
     };
     let reference = Reference::new(&upright(source)?)?;
     reference.score(&upright(candidate)?)
@@ -451,7 +481,14 @@ mod tests {
         let limits = Limits::default();
         let reference = Reference::new(&frame(&image)).unwrap();
         let bad = jpeg::encode_lossy(&image, 5.0, Chroma::Half, None).unwrap();
-        let scored = check(&reference, Format::Jpeg, &bad, &limits).unwrap();
+        let scored = check(
+            &reference,
+            &ToSrgb::new(None).unwrap(),
+            Format::Jpeg,
+            &bad,
+            &limits,
+        )
+        .unwrap();
         assert!(scored < 80.0, "{scored}");
         // Whatever the knob, the encoder hands back the bad candidate: nothing is kept.
         let bounds = Bounds {
@@ -465,7 +502,13 @@ mod tests {
         let probe = |knob| {
             Ok(Probe {
                 knob,
-                score: check(&reference, Format::Jpeg, &bad, &limits)?,
+                score: check(
+                    &reference,
+                    &ToSrgb::new(None).unwrap(),
+                    Format::Jpeg,
+                    &bad,
+                    &limits,
+                )?,
                 data: bad.clone(),
             })
         };
@@ -473,7 +516,17 @@ mod tests {
         assert!(found.best.is_none());
         // The control: the real encoder at a high setting passes.
         let good = jpeg::encode_lossy(&image, 95.0, Chroma::Full, None).unwrap();
-        assert!(check(&reference, Format::Jpeg, &good, &limits).unwrap() >= 80.0);
+        assert!(
+            check(
+                &reference,
+                &ToSrgb::new(None).unwrap(),
+                Format::Jpeg,
+                &good,
+                &limits
+            )
+            .unwrap()
+                >= 80.0
+        );
     }
 
     #[test]

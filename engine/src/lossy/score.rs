@@ -515,7 +515,7 @@ fn translucent(frame: &Frame) -> bool {
 }
 
 /// The frame as linear RGB, flattened on a gray `background` (0 black, 1 white) in sRGB-encoded
-/// values, as a browser composites.
+/// values and cut to 8 bits, as libvips flattens (sharp's `flatten`, the independent check).
 fn linear_rgb(frame: &Frame, background: f32) -> Result<LinearRgb> {
     let (width, height) = (frame.width as usize, frame.height as usize);
     let fail = |e: &dyn fmt::Display| Error::InvalidOption(format!("cannot score: {e}"));
@@ -526,7 +526,7 @@ fn linear_rgb(frame: &Frame, background: f32) -> Result<LinearRgb> {
         return LinearRgb::new(data, width, height).map_err(|e| fail(&e));
     }
     let encoded = rgba(frame, normalized)
-        .map(|(color, alpha)| color.map(|c| c * alpha + background * (1.0 - alpha)))
+        .map(|(color, alpha)| color.map(|c| composite(c, alpha, background)))
         .collect();
     let rgb = Rgb::new(
         encoded,
@@ -537,6 +537,12 @@ fn linear_rgb(frame: &Frame, background: f32) -> Result<LinearRgb> {
     )
     .map_err(|e| fail(&e))?;
     LinearRgb::try_from(rgb).map_err(|e| fail(&e))
+}
+
+/// One sRGB-encoded sample over `background`, truncated to 8 bits like libvips. The rounding
+/// matters: on a dark glow, truncating instead of rounding moved the score by 2.4 points.
+fn composite(c: f32, alpha: f32, background: f32) -> f32 {
+    ((c * alpha + background * (1.0 - alpha)) * 255.0 + 1e-3).floor() / 255.0
 }
 
 /// The frame's pixels as colour and alpha (1 when absent), each sample mapped by `f`.
@@ -747,7 +753,7 @@ mod tests {
     /// Linear RGB converted by the crate with no lookup table.
     fn crate_linear(frame: &Frame, background: f32) -> LinearRgb {
         let encoded = rgba(frame, normalized)
-            .map(|(color, alpha)| color.map(|c| c * alpha + background * (1.0 - alpha)))
+            .map(|(color, alpha)| color.map(|c| composite(c, alpha, background)))
             .collect();
         let (width, height) = (frame.width as usize, frame.height as usize);
         let rgb = Rgb::new(

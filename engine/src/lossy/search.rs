@@ -51,6 +51,7 @@ pub(crate) fn search(
     let mut tried = Vec::new();
     let mut slope = bounds.slope;
     let mut last: Option<(i32, f64)> = None;
+    let mut last_len: Option<usize> = None;
     let mut knob = bounds.start.clamp(bounds.low, bounds.high);
     let mut next = first;
     while found.encodes < bounds.probes && !tried.contains(&knob) {
@@ -61,6 +62,9 @@ pub(crate) fn search(
         };
         found.encodes += 1;
         tried.push(knob);
+        // The same output at another setting: the knob does nothing here.
+        let stuck = last.is_some_and(|(_, s)| s == p.score) && last_len == Some(p.data.len());
+        last_len = Some(p.data.len());
         // The slope measured by the last two probes, when it is a sane one.
         if let Some((k, s)) = last {
             let measured = (p.score - s) / f64::from(p.knob - k);
@@ -70,6 +74,9 @@ pub(crate) fn search(
         }
         last = Some((p.knob, p.score));
         let p_knob = p.knob;
+        if stuck {
+            break;
+        }
         if p.score >= target {
             if pass.is_none_or(|(k, _)| p.knob < k) {
                 pass = Some((p.knob, p.score));

@@ -1,0 +1,91 @@
+//! Pixels in an ICC profile's colour space converted to sRGB, so that they are scored as a
+//! colour-managed display shows them.
+
+use qcms::{DataType, Intent, Profile, Transform};
+
+use crate::error::{Error, Result};
+use crate::guard::{Frame, Samples};
+use crate::pixels::Rgba8;
+
+/// True for a profile that describes itself as sRGB (in ASCII, as ICC v2 descriptions are,
+/// or UTF-16, as v4's are), which untagged pixels mean too.
+pub(crate) fn is_srgb(icc: &[u8]) -> bool {
+    icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"\0s\0R\0G\0B")
+}
+
+/// A conversion from one ICC profile to sRGB; `None` inside when nothing needs converting.
+pub(crate) struct ToSrgb(Option<Transform>);
+
+impl std::fmt::Debug for ToSrgb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ToSrgb").field(&self.0.is_some()).finish()
+    }
+}
+
+impl ToSrgb {
+    /// The conversion for `icc`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for a profile that cannot convert RGB pixels (a grey or CMYK
+    /// profile, or one qcms cannot read).
+    pub fn new(icc: Option<&[u8]>) -> Result<Self> {
+        let Some(icc) = icc.filter(|p| !is_srgb(p)) else {
+            return Ok(Self(None));
+        };
+        let unusable = || Error::InvalidOption("the ICC profile cannot convert RGB to sRGB".into());
+        let input = Profile::new_from_slice(icc, false).ok_or_else(unusable)?;
+        let mut srgb = Profile::new_sRGB();
+        srgb.precache_output_transform();
+        let transform = Transform::new(&input, &srgb, DataType::RGBA8, Intent::Perceptual)
+            .ok_or_else(unusable)?;
+        Ok(Self(Some(transform)))
+    }
+
+    /// `frame` in sRGB: unchanged without a conversion, else as 8-bit RGBA.
+    pub fn apply(&self, frame: Frame) -> Result<Frame> {
+        let Some(transform) = &self.0 else {
+            return Ok(frame);
+        };
+        let mut image = Rgba8::from_frame(&frame)?;
+        transform.apply(&mut image.data);
+        Ok(Frame::still(
+            image.width,
+            image.height,
+            Samples::new(4, false, image.data),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adobe_rgb_green_is_converted_and_srgb_is_left_alone() {
+        let adobe = crate::codecs::jpeg::icc(
+            &std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../corpus/dev/photo_rocket_icc_orient6.jpg"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(!is_srgb(&adobe));
+        let green = Frame::still(1, 1, Samples::new(3, false, vec![0, 255, 0]));
+        let shown = ToSrgb::new(Some(&adobe))
+            .unwrap()
+            .apply(green.clone())
+            .unwrap();
+        // Adobe RGB's green lies outside sRGB: it clips to full green, and its red rises
+        // no further than zero while a mid value would move.
+        let mid = Frame::still(1, 1, Samples::new(3, false, vec![128, 64, 32]));
+        let moved = ToSrgb::new(Some(&adobe)).unwrap().apply(mid).unwrap();
+        assert_ne!(&moved.samples.data[..3], &[128, 64, 32]);
+        assert_eq!(shown.samples.data[1], 255);
+        assert_eq!(
+            ToSrgb::new(None).unwrap().apply(green.clone()).unwrap(),
+            green
+        );
+        assert!(ToSrgb::new(Some(b"not a profile")).is_err());
+    }
+}
