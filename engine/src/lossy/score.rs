@@ -750,10 +750,20 @@ mod tests {
             .expect("scored")
     }
 
-    /// Linear RGB converted by the crate with no lookup table.
+    /// Linear RGB converted by the crate with no lookup table; a translucent frame is
+    /// flattened first, as `linear_rgb` does.
     fn crate_linear(frame: &Frame, background: f32) -> LinearRgb {
+        let flatten = translucent(frame);
         let encoded = rgba(frame, normalized)
-            .map(|(color, alpha)| color.map(|c| composite(c, alpha, background)))
+            .map(|(color, alpha)| {
+                color.map(|c| {
+                    if flatten {
+                        composite(c, alpha, background)
+                    } else {
+                        c
+                    }
+                })
+            })
             .collect();
         let (width, height) = (frame.width as usize, frame.height as usize);
         let rgb = Rgb::new(
