@@ -6,7 +6,7 @@ use crate::codecs::{self, Attempt};
 use crate::error::{Error, Result};
 use crate::format::{Format, detect};
 use crate::guard::same_frames;
-use crate::limits::Limits;
+use crate::limits::{Header, Limits};
 use crate::lossy;
 use crate::options::{Mode, Options};
 use crate::work::Deadline;
@@ -92,14 +92,20 @@ pub fn optimize(input: &[u8], options: &Options) -> Result<Optimized> {
     }
 }
 
-/// The lossless pipeline.
-pub(crate) fn lossless(input: &[u8], options: &Options) -> Result<Optimized> {
-    let start = Instant::now();
-    let limits = &options.limits;
+/// The input's format and header, checked against the limits before any pixel is decoded.
+pub(crate) fn checked_header(input: &[u8], limits: &Limits) -> Result<(Format, Header)> {
     limits.check_input(input.len())?;
     let format = detect(input)?;
     let header = codecs::probe(format, input, limits)?;
     limits.check(&header)?;
+    Ok((format, header))
+}
+
+/// The lossless pipeline.
+pub(crate) fn lossless(input: &[u8], options: &Options) -> Result<Optimized> {
+    let start = Instant::now();
+    let limits = &options.limits;
+    let (format, header) = checked_header(input, limits)?;
     limits.check_memory(codecs::peak_memory(format, input, &header))?;
     // The codec picks its effort from its share of the budget, what the three decodes (the
     // input's check, the guard's two) leave; it stops in time for the guard to fit.

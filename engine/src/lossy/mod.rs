@@ -8,10 +8,10 @@ mod search;
 
 use std::time::Instant;
 
-use crate::codecs::{self, jpeg::Chroma};
+use crate::codecs::jpeg::Chroma;
 use crate::colour::{ToSrgb, is_srgb};
 use crate::error::{Error, Result};
-use crate::format::{Format, detect};
+use crate::format::Format;
 use crate::guard::Frame;
 use crate::limits::Limits;
 use crate::options::{Metadata, Mode, Options, Output, Target};
@@ -46,10 +46,7 @@ const EXCHANGE: f64 = 20.0;
 pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Result<Optimized> {
     let start = Instant::now();
     let limits = &options.limits;
-    limits.check_input(input.len())?;
-    let format = detect(input)?;
-    let header = codecs::probe(format, input, limits)?;
-    limits.check(&header)?;
+    let (format, header) = pipeline::checked_header(input, limits)?;
     let formats = allowed(options, format)?;
     let memory = limits.check_memory(
         header
@@ -424,9 +421,7 @@ pub(crate) fn check(
 /// [`Error::InvalidOption`] when the sizes differ or a side is under 8 pixels.
 pub fn score(source: &[u8], candidate: &[u8], limits: &Limits) -> Result<f64> {
     let upright = |bytes: &[u8]| -> Result<Frame> {
-        let format = detect(bytes)?;
-        limits.check_input(bytes.len())?;
-        limits.check(&codecs::probe(format, bytes, limits)?)?;
+        let (format, _) = pipeline::checked_header(bytes, limits)?;
         let frame = formats::source(format, bytes, limits)?
             .ok_or_else(|| Error::decode(format, "not a still 8 or 16-bit image"))?;
         let (icc, orientation) = formats::colour_and_orientation(format, bytes);
