@@ -271,22 +271,27 @@ impl Effort {
 
     /// Seconds per megabyte of decoded pixels on one core, the most measured over the PNG
     /// corpus in a release build (`taskset -c 0`; README, "Time budget"), rounded up. Only
-    /// used to pick an effort, so the output does not depend on the clock.
-    fn seconds_per_megabyte(self) -> f64 {
+    /// used to pick an effort, so the output does not depend on the clock. `stored` is the
+    /// input's size over its decoded size: libdeflate's strong levels, most of `Fast`'s
+    /// work, go quickly through images that compress well.
+    fn seconds_per_megabyte(self, stored: f64) -> f64 {
         match self {
             Self::Quick => 0.08,
-            Self::Fast => 0.32,
+            Self::Fast => (0.02 + 3.5 * stored).min(0.32),
             Self::Standard => 1.1,
-            Self::Search => 1.7,
+            Self::Search => 2.0,
         }
     }
 
     /// The highest effort whose estimate fits the budget; `Quick` when none does.
-    fn for_image(decoded_bytes: u64, budget: Duration) -> Self {
+    fn for_image(decoded_bytes: u64, stored_bytes: usize, budget: Duration) -> Self {
         let megabytes = decoded_bytes as f64 / 1e6;
+        let stored = stored_bytes as f64 / decoded_bytes.max(1) as f64;
         Self::ALL
             .into_iter()
-            .find(|e| FIXED_SECONDS + e.seconds_per_megabyte() * megabytes <= budget.as_secs_f64())
+            .find(|e| {
+                FIXED_SECONDS + e.seconds_per_megabyte(stored) * megabytes <= budget.as_secs_f64()
+            })
             .unwrap_or(Self::Quick)
     }
 
@@ -338,7 +343,7 @@ pub(super) fn optimize(
     options: &Options,
     deadline: &Deadline,
 ) -> Result<Attempt> {
-    let effort = Effort::for_image(header.decoded_bytes(), options.time_budget);
+    let effort = Effort::for_image(header.decoded_bytes(), bytes.len(), options.time_budget);
     let animated = header.frames > 1;
     let keep_depth = sixteen_bit_key(bytes);
     let oxipng = |effort: Effort| {
@@ -347,8 +352,13 @@ pub(super) fn optimize(
         // oxipng 10 halves a 16-bit image whose pixels allow it but keeps the tRNS key as
         // it is, so a key with unequal bytes turns opaque pixels transparent.
         oxi.bit_depth_reduction &= !keep_depth;
-        // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass.
-        let raw = header.total_pixels.saturating_mul(8) + u64::from(header.height) * 8 + 1024;
+        // Raw image data is at most 8 bytes a pixel plus a filter byte a row and pass. oxipng
+        // inflates the ICC profile under the same cap, or leaves it as it is: add the
+        // metadata's inflated size, checked against the limits already.
+        let raw = header.total_pixels.saturating_mul(8)
+            + u64::from(header.height) * 8
+            + header.metadata_bytes
+            + 1024;
         oxi.max_decompressed_size = usize::try_from(raw).ok();
         oxi.timeout = deadline.remaining();
         oxipng::optimize_from_memory(bytes, &oxi)
@@ -495,16 +505,61 @@ mod tests {
         assert!(out.worst() < crate::Level::Error, "{:?}", out.notes);
     }
 
+    /// oxipng inflates the ICC profile under the cap set for the pixels; a profile bigger
+    /// than a small image's pixels must still be recompressed, as `oxipng -o 2` does.
+    #[test]
+    fn an_icc_profile_bigger_than_the_pixels_is_recompressed() {
+        let mut plain = Vec::new();
+        let mut encoder = png::Encoder::new(&mut plain, 4, 4);
+        encoder.set_color(png::ColorType::Rgb);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[90; 48]).unwrap();
+        writer.finish().unwrap();
+        let profile: Vec<u8> = (0..3000u32).map(|i| (i % 7 * 31) as u8).collect();
+        let mut iccp = b"test\0\0".to_vec();
+        iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&profile, 0));
+        let mut chunk = Vec::new();
+        write_chunk(&mut chunk, b"iCCP", &iccp).unwrap();
+        let mut input = plain.clone();
+        input.splice(33..33, chunk);
+        let out = crate::optimize(&input, &Options::default()).unwrap();
+        let stored = |png: &[u8]| {
+            chunks(png)
+                .filter_map(Result::ok)
+                .find(|c| &c.kind == b"iCCP")
+                .map(|c| c.data.len())
+        };
+        assert_eq!(icc(&out.data), Some(profile));
+        assert!(stored(&out.data).unwrap() < iccp.len(), "{:?}", out.notes);
+    }
+
     #[test]
     fn effort_follows_size_and_budget() {
         let budget = Duration::from_secs(20);
-        assert_eq!(Effort::for_image(10_000, budget), Effort::Search);
+        // Stored at a third of the decoded size: a photo-like PNG.
+        let effort =
+            |decoded: u64, budget| Effort::for_image(decoded, decoded as usize / 3, budget);
+        assert_eq!(effort(10_000, budget), Effort::Search);
         // 2.3 MP gray and alpha (2 bytes a pixel), 8.3 MP RGB (4, alpha assumed).
-        assert_eq!(Effort::for_image(4_608_000, budget), Effort::Search);
-        assert_eq!(Effort::for_image(33_177_600, budget), Effort::Fast);
-        assert_eq!(Effort::for_image(500_000_000, budget), Effort::Quick);
+        assert_eq!(effort(4_608_000, budget), Effort::Search);
+        assert_eq!(effort(33_177_600, budget), Effort::Fast);
+        assert_eq!(effort(500_000_000, budget), Effort::Quick);
         let second = Duration::from_secs(1);
-        assert_eq!(Effort::for_image(1_000_000, second), Effort::Fast);
-        assert_eq!(Effort::for_image(4_000_000, second), Effort::Quick);
+        assert_eq!(effort(1_000_000, second), Effort::Fast);
+        assert_eq!(effort(4_000_000, second), Effort::Quick);
+    }
+
+    #[test]
+    fn fast_is_cheaper_for_images_that_compress_well() {
+        // 9.2 MB decoded in 2 s: a flat wallpaper stored at 4% takes Fast, a noisy one Quick.
+        let budget = Duration::from_secs(2);
+        assert_eq!(Effort::for_image(9_216_000, 384_000, budget), Effort::Fast);
+        assert_eq!(
+            Effort::for_image(9_216_000, 1_000_000, budget),
+            Effort::Quick
+        );
+        assert!(
+            Effort::Fast.seconds_per_megabyte(1.0) <= Effort::Standard.seconds_per_megabyte(1.0)
+        );
     }
 }
