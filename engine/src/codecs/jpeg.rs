@@ -564,6 +564,10 @@ unsafe fn compress(codec: &mut Codec, image: &Rgba8, settings: Settings, icc: Op
         // mozjpeg's default profile, JCP_MAX_COMPRESSION: progressive with optimized scans,
         // trellis quantization, optimized Huffman tables.
         sys::jpeg_set_defaults(dst);
+        // mozjpeg's table 2 (tuned for MS-SSIM on Kodak) rather than its default 3: at the
+        // same SSIMULACRA2 it was smaller on each of ten corpus photos and screenshots, 5 % in
+        // total (README, "Lossy mode").
+        sys::jpeg_c_set_int_param(dst, sys::J_INT_PARAM::JINT_BASE_QUANT_TBL_IDX, 2);
         let scale = sys::jpeg_float_quality_scaling(settings.quality) as c_int;
         sys::jpeg_set_linear_quality(dst, scale, 1);
         dst.optimize_coding = 1;

@@ -26,8 +26,9 @@ use search::{Bounds, Probe, search};
 /// Probes allowed per format.
 const PROBES: u32 = 6;
 
-/// Seconds per megapixel of one score against the prepared reference, on one core.
-const SCORE_COST: f64 = 0.45;
+/// Seconds per megapixel of one score against the prepared reference on this machine class
+/// (0.29 measured idle by `lossy::score::tests::timing`, with room for a busy machine).
+const SCORE_COST: f64 = 0.35;
 
 /// Score points an AVIF must clear above the target: decoders convert 10-bit AV1 to 8-bit RGB
 /// differently, and sharp's (libheif and libvips) scored up to 0.74 below ours on the corpus,
@@ -386,16 +387,23 @@ impl Run<'_> {
         Ok(best)
     }
 
-    /// The slowest rav1e speed from 6 that leaves room for four probes (speed 4 costs about
-    /// five times as much for a few percent).
+    /// rav1e's speed: 6 when four probes fit, else 8 when three do, else 10. Speed 4 costs
+    /// about five times as much as 6 for a few percent; 10 only has 32x32 blocks and costs
+    /// bytes (80 % more than 6 at the same score on a 4 MP grey wallpaper), so 8 with one
+    /// probe fewer comes before it.
     fn avif_speed(&self) -> u8 {
         let left = (self.budget - self.planned).max(0.0);
-        [6, 8, 10]
-            .into_iter()
-            .find(|&s| {
-                4.0 * ((formats::avif_cost(s) + self.score_cost()) * self.megapixels + 0.01) <= left
-            })
-            .unwrap_or(10)
+        let fits = |speed: u8, probes: f64| {
+            probes * ((formats::avif_cost(speed) + self.score_cost()) * self.megapixels + 0.01)
+                <= left
+        };
+        if fits(6, 4.0) {
+            6
+        } else if fits(8, 3.0) {
+            8
+        } else {
+            10
+        }
     }
 }
 
