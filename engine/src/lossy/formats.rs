@@ -20,7 +20,8 @@ pub(crate) enum Encoder {
     Jpeg(Chroma),
     /// libwebp lossy at quality 1 to 100, method 4; sharp RGB to YUV conversion when true.
     WebP { sharp: bool },
-    /// ravif at quality 1 to 100 and a rav1e speed.
+    /// ravif at a rav1e speed; the knob (1 to 100) moves rav1e's quantizer in equal steps
+    /// (see [`avif_quality`]).
     Avif { speed: u8 },
     /// A palette PNG; the knob is 4 × log2 of the colour count (4 to 32: 2 to 256 colours).
     Palette { dither: bool },
@@ -52,7 +53,7 @@ impl Encoder {
         let (a, b, slope) = match self {
             Self::Jpeg(_) => (72.0, 94.0, 0.8),
             Self::WebP { .. } => (75.0, 92.0, 0.7),
-            Self::Avif { .. } => (64.0, 88.0, 0.9),
+            Self::Avif { .. } => (45.0, 69.0, 1.5),
             Self::Palette { .. } => (20.0, 32.0, 2.0),
         };
         let knob = a + (b - a) * (target - 70.0) / 20.0;
@@ -95,7 +96,7 @@ impl Encoder {
         match self {
             Self::Jpeg(chroma) => jpeg::encode_lossy(image, quality, chroma, icc),
             Self::WebP { sharp } => webp::encode_lossy(image, quality, sharp, 4, icc),
-            Self::Avif { speed } => avif_encode::encode(image, quality, speed),
+            Self::Avif { speed } => avif_encode::encode(image, avif_quality(knob), speed),
             Self::Palette { dither } => {
                 let indexed = palette::quantize(image, colours(knob), dither, icc)?;
                 compress_png(indexed, limits, deadline)
@@ -113,6 +114,23 @@ pub(crate) fn avif_cost(speed: u8) -> f64 {
         7..=8 => 0.9,
         _ => 0.6,
     }
+}
+
+/// The ravif quality for an AVIF knob: the one whose rav1e quantizer is (100 - knob) % of
+/// 255. ravif's own scale bends at quality 82, above which one step moves the quantizer five
+/// times as far, and a search that interpolates on it overshoots there.
+fn avif_quality(knob: i32) -> f32 {
+    // ravif: quantizer / 255 is (1 - q) * 2.6 from q = 0.82, 0.875 - q / 2 from 0.25, else
+    // 1 - q; inverted.
+    let x = 1.0 - f64::from(knob.clamp(1, 100)) / 100.0;
+    let q = if x <= 0.18 * 2.6 {
+        1.0 - x / 2.6
+    } else if x < 0.75 {
+        (0.875 - x) * 2.0
+    } else {
+        1.0 - x
+    };
+    (q * 100.0) as f32
 }
 
 /// The colour count for a palette knob.
@@ -169,5 +187,32 @@ pub(crate) fn colour_and_orientation(format: Format, bytes: &[u8]) -> (Option<Ve
         Format::Png => (png::icc(bytes), png::orientation(bytes)),
         Format::WebP => (webp::icc(bytes), webp::orientation(bytes)),
         _ => (None, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ravif 0.13's quality to quantizer mapping, as written in its source.
+    fn ravif_quantizer(quality: f32) -> u8 {
+        let q = quality / 100.;
+        let x = if q >= 0.82 {
+            (1. - q) * 2.6
+        } else if q > 0.25 {
+            q.mul_add(-0.5, 1. - 0.125)
+        } else {
+            1. - q
+        };
+        (x * 255.).round() as u8
+    }
+
+    #[test]
+    fn avif_knob_steps_move_the_quantizer_evenly() {
+        for knob in 1..=100 {
+            let expected = 255.0 * (1.0 - f64::from(knob) / 100.0);
+            let got = f64::from(ravif_quantizer(avif_quality(knob)));
+            assert!((got - expected).abs() <= 1.0, "knob {knob}: {got} against {expected}");
+        }
     }
 }

@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 use ssimulacra2::{Blur, ColorPrimaries, LinearRgb, Rgb, TransferCharacteristic, Xyb};
 
 use crate::error::{Error, Result};
-use crate::guard::Frame;
+use crate::guard::{Frame, Samples};
+use crate::pixels::Rgba8;
 
 /// Number of scales, the first at full size.
 const SCALES: usize = 6;
@@ -32,6 +33,8 @@ type Planes = [Vec<f32>; 3];
 pub(crate) struct Reference {
     width: u32,
     height: u32,
+    /// The source has 16-bit samples.
+    sixteen: bool,
     /// The source flattened on black, then on white; only the first when the source is opaque.
     flattened: Vec<Pyramid>,
 }
@@ -70,13 +73,28 @@ impl Reference {
         Ok(Self {
             width: source.width,
             height: source.height,
+            sixteen: source.samples.sixteen,
             flattened,
         })
     }
 
-    /// The SSIMULACRA2 score of `candidate` (same size, any layout) against the source.
+    /// The SSIMULACRA2 score of `candidate` (same size, any layout) against the source. A
+    /// candidate deeper than an 8-bit source (a 10-bit AVIF) is scored at 8 bits, rounded, as
+    /// a display of the source shows it: its extra precision is not there to see.
     pub fn score(&self, candidate: &Frame) -> Result<f64> {
         check_layout(candidate)?;
+        let reduced;
+        let candidate = if candidate.samples.sixteen && !self.sixteen {
+            let eight = Rgba8::from_frame(candidate)?;
+            reduced = Frame::still(
+                eight.width,
+                eight.height,
+                Samples::new(4, false, eight.data),
+            );
+            &reduced
+        } else {
+            candidate
+        };
         if (candidate.width, candidate.height) != (self.width, self.height) {
             return Err(Error::InvalidOption(format!(
                 "cannot score a {}x{} candidate against a {}x{} source",
@@ -608,7 +626,6 @@ fn linear_table(sixteen: bool) -> &'static [f32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::Samples;
 
     /// A small deterministic generator (xorshift).
     struct Noise(u32);
@@ -802,6 +819,25 @@ mod tests {
             source.width,
             source.height
         );
+    }
+
+    /// A 16-bit candidate that rounds to the 8-bit source is, as displayed, the source.
+    #[test]
+    fn a_deeper_candidate_is_scored_at_the_sources_eight_bits() {
+        let source = photo(64, 48, 2);
+        let data = source
+            .samples
+            .data
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &v)| {
+                (u16::from(v) * 257)
+                    .saturating_add((i % 3) as u16 * 60)
+                    .to_be_bytes()
+            })
+            .collect();
+        let deeper = Frame::still(64, 48, Samples::new(3, true, data));
+        assert_eq!(score(&source, &deeper), 100.0);
     }
 
     #[test]
