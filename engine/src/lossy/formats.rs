@@ -212,7 +212,10 @@ mod tests {
         for knob in 1..=100 {
             let expected = 255.0 * (1.0 - f64::from(knob) / 100.0);
             let got = f64::from(ravif_quantizer(avif_quality(knob)));
-            assert!((got - expected).abs() <= 1.0, "knob {knob}: {got} against {expected}");
+            assert!(
+                (got - expected).abs() <= 1.0,
+                "knob {knob}: {got} against {expected}"
+            );
         }
     }
 }

@@ -139,12 +139,30 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         megapixels,
         transparent,
         planned: 0.0,
+        reserve: 0.0,
         budget,
         encodes: 0,
         notes: Vec::new(),
     };
     let mut best: Option<(Encoder, Probe)> = None;
-    for format in formats {
+    for (i, &format) in formats.iter().enumerate() {
+        // AVIF, the dearest, leaves one probe of the cheapest format still to come, so a
+        // search of it that finds nothing does not leave only the lossless result.
+        run.reserve = if format == Format::Avif {
+            formats[i + 1..]
+                .iter()
+                .filter(|&&f| !(transparent && f == Format::Jpeg))
+                .map(|&f| run.cost(variants(f, 10).0))
+                .fold(0.0, |cheapest: f64, cost| {
+                    if cheapest == 0.0 {
+                        cost
+                    } else {
+                        cheapest.min(cost)
+                    }
+                })
+        } else {
+            0.0
+        };
         if transparent && format == Format::Jpeg {
             run.notes.push(note(
                 Level::Info,
@@ -243,6 +261,8 @@ struct Run<'a> {
     /// Estimated seconds of the probes made so far; the budget is spent by estimate, so the
     /// result does not depend on the clock (the deadline is only a safety net).
     planned: f64,
+    /// Seconds kept for the formats still to come.
+    reserve: f64,
     budget: f64,
     encodes: u32,
     notes: Vec<Note>,
@@ -265,7 +285,7 @@ impl Run<'_> {
 
     /// Probes that fit in what is left of the budget.
     fn affordable(&self, encoder: Encoder) -> u32 {
-        let left = (self.budget - self.planned).max(0.0);
+        let left = (self.budget - self.planned - self.reserve).max(0.0);
         ((left / self.cost(encoder)).floor() as u32).min(PROBES)
     }
 
@@ -286,21 +306,7 @@ impl Run<'_> {
 
     /// The smallest passing encode of `format`, if the budget allows a search.
     fn format(&mut self, format: Format, beat: usize) -> Result<Option<(Encoder, Probe)>> {
-        let (a, b) = match format {
-            Format::Jpeg => (Encoder::Jpeg(Chroma::Half), Encoder::Jpeg(Chroma::Full)),
-            Format::WebP => (
-                Encoder::WebP { sharp: false },
-                Encoder::WebP { sharp: true },
-            ),
-            Format::Png => (
-                Encoder::Palette { dither: true },
-                Encoder::Palette { dither: false },
-            ),
-            _ => {
-                let speed = self.avif_speed();
-                (Encoder::Avif { speed }, Encoder::Avif { speed })
-            }
-        };
+        let (a, b) = variants(format, self.avif_speed());
         if format == Format::Avif && self.icc.is_some_and(|icc| !is_srgb(icc)) {
             self.notes.push(note(
                 Level::Info,
@@ -405,7 +411,7 @@ impl Run<'_> {
     /// bytes (80 % more than 6 at the same score on a 4 MP grey wallpaper), so 8 with one
     /// probe fewer comes before it.
     fn avif_speed(&self) -> u8 {
-        let left = (self.budget - self.planned).max(0.0);
+        let left = (self.budget - self.planned - self.reserve).max(0.0);
         let fits = |speed: u8, probes: f64| {
             probes * ((formats::avif_cost(speed) + self.score_cost()) * self.megapixels + 0.01)
                 <= left
@@ -417,6 +423,23 @@ impl Run<'_> {
         } else {
             10
         }
+    }
+}
+
+/// The two variants of a format's encoder compared at its first setting (AVIF has one, at
+/// `speed`).
+fn variants(format: Format, speed: u8) -> (Encoder, Encoder) {
+    match format {
+        Format::Jpeg => (Encoder::Jpeg(Chroma::Half), Encoder::Jpeg(Chroma::Full)),
+        Format::WebP => (
+            Encoder::WebP { sharp: false },
+            Encoder::WebP { sharp: true },
+        ),
+        Format::Png => (
+            Encoder::Palette { dither: true },
+            Encoder::Palette { dither: false },
+        ),
+        _ => (Encoder::Avif { speed }, Encoder::Avif { speed }),
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct Bounds {
     pub beat: usize,
 }
 
+/// Score points past the target the last probe aims for when none has passed.
+const LAST_CHANCE: f64 = 2.0;
+
 /// The outcome: the smallest passing probe (if any) and how many encodes it took.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
@@ -101,11 +104,20 @@ pub(crate) fn search(
                 break;
             }
         }
+        // With one probe left and nothing passing yet, aim past the target: a result a
+        // little bigger beats none.
+        let last_chance = if pass.is_none() && found.encodes + 1 == bounds.probes {
+            LAST_CHANCE
+        } else {
+            0.0
+        };
         knob = match (fail, pass) {
             (Some((kf, _)), Some((kp, _))) if kp - kf <= 1 => break,
             (Some((kf, sf)), Some(_)) => kf + steps(target - sf, slope),
             (None, Some((kp, sp))) if kp > bounds.low => kp - steps(sp - target, slope),
-            (Some((kf, sf)), None) if kf < bounds.high => kf + steps(target - sf, slope),
+            (Some((kf, sf)), None) if kf < bounds.high => {
+                kf + steps(target + last_chance - sf, slope)
+            }
             _ => break,
         };
         let (floor, ceiling) = (
@@ -176,6 +188,31 @@ mod tests {
         b.beat = 1000;
         let found = search(80.0, b, None, model(0.5, 50.0), || true).unwrap();
         assert_eq!((found.encodes, found.best.is_none()), (1, true));
+    }
+
+    #[test]
+    fn the_last_probe_aims_past_the_target_when_none_passed() {
+        // A curve that flattens past knob 56 (score 78): 80 is reached at 63. From 40 with a
+        // slope guess far too steep, the second probe measures the steeper part; aiming at
+        // the target itself, the third would land on 60 (79.2) and fail.
+        let flattening = |knob: i32| {
+            let k = f64::from(knob);
+            let score = if k <= 56.0 {
+                50.0 + 0.5 * k
+            } else {
+                78.0 + 0.3 * (k - 56.0)
+            };
+            Ok(Probe {
+                knob,
+                data: vec![0; 1000 + 100 * knob as usize],
+                score,
+            })
+        };
+        let mut b = bounds(40, 3);
+        b.slope = 5.0;
+        let found = search(80.0, b, None, flattening, || true).unwrap();
+        assert_eq!(found.encodes, 3);
+        assert!(found.best.is_some_and(|p| p.score >= 80.0));
     }
 
     #[test]
