@@ -32,9 +32,9 @@ const SCORE_COST: f64 = 0.35;
 
 /// Score points an AVIF must clear above the target: decoders convert 10-bit AV1 to 8-bit RGB
 /// a little differently. Scored at 8 bits, sharp's decode (libheif and libvips) scored up to
-/// 0.39 below ours on 14 corpus images (screenshots; photos within 0.03), while JPEG and WebP
-/// scores agreed to the hundredth.
-const AVIF_MARGIN: f64 = 0.5;
+/// 0.46 below ours on 24 corpus outputs (screenshots; photos within 0.03), while JPEG and WebP
+/// scores of 8-bit sRGB sources agreed to the hundredth.
+const AVIF_MARGIN: f64 = 0.75;
 
 /// Bytes held per pixel at the lossy peak: the source at 16 bits, its RGBA copy, the
 /// reference's and a candidate's scoring planes, and an encoder's working picture.
