@@ -153,13 +153,8 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
                 .iter()
                 .filter(|&&f| !(transparent && f == Format::Jpeg))
                 .map(|&f| run.cost(variants(f, 10).0))
-                .fold(0.0, |cheapest: f64, cost| {
-                    if cheapest == 0.0 {
-                        cost
-                    } else {
-                        cheapest.min(cost)
-                    }
-                })
+                .reduce(f64::min)
+                .unwrap_or(0.0)
         } else {
             0.0
         };
