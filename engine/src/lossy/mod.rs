@@ -21,7 +21,7 @@ use crate::work::Deadline;
 
 use formats::Encoder;
 use score::Reference;
-use search::{Bounds, Probe, search};
+use search::{Bounds, Found, Probe, search};
 
 /// Probes allowed per format.
 const PROBES: u32 = 6;
@@ -30,11 +30,17 @@ const PROBES: u32 = 6;
 /// (0.29 measured idle by `lossy::score::tests::timing`, with room for a busy machine).
 const SCORE_COST: f64 = 0.35;
 
-/// Score points an AVIF must clear above the target: decoders convert 10-bit AV1 to 8-bit RGB
-/// a little differently. Scored at 8 bits, sharp's decode (libheif and libvips) scored up to
-/// 0.46 below ours on 24 corpus outputs (screenshots; photos within 0.03), while JPEG and WebP
-/// scores of 8-bit sRGB sources agreed to the hundredth.
-const AVIF_MARGIN: f64 = 0.75;
+/// Score points an AVIF must clear above the target, opaque and transparent: decoders convert
+/// AV1 to RGB a little differently. Scored as libheif shows it at 8 bits (see `score`),
+/// sharp's decode of 25 corpus AVIFs at targets 80 and 90 scored at most 0.10 below ours when
+/// opaque (a 16-bit source, which we score at full depth; the rest within 0.03). Transparent
+/// ones differ more, up to 0.55 (a translucent photo at 90): libvips flattens a 10-bit AVIF
+/// at 16 bits. JPEG and WebP scores of 8-bit sRGB sources
+/// agree to the hundredth.
+const AVIF_MARGIN: [f64; 2] = [0.25, 0.75];
+
+/// Score points above the target where an AVIF search located at speed 10 starts at speed 6.
+const FINISH_CUSHION: f64 = 1.0;
 
 /// Bytes held per pixel at the lossy peak: the source at 16 bits, its RGBA copy, the
 /// reference's and a candidate's scoring planes, and an encoder's working picture.
@@ -301,7 +307,8 @@ impl Run<'_> {
 
     /// The smallest passing encode of `format`, if the budget allows a search.
     fn format(&mut self, format: Format, beat: usize) -> Result<Option<(Encoder, Probe)>> {
-        let (a, b) = variants(format, self.avif_speed());
+        let plan = self.avif_plan();
+        let (a, b) = variants(format, plan.speed);
         if format == Format::Avif && self.icc.is_some_and(|icc| !is_srgb(icc)) {
             self.notes.push(note(
                 Level::Info,
@@ -309,10 +316,14 @@ impl Run<'_> {
             ));
             return Ok(None);
         }
-        let probes = self.affordable(a);
+        let (probes, finish) = if format == Format::Avif {
+            (plan.probes, plan.finish)
+        } else {
+            (self.affordable(a), 0)
+        };
         // AVIF's encodes are the dearest: fewer than three rarely find the target, and would
         // leave nothing for the cheaper formats.
-        if format == Format::Avif && probes < 3 {
+        if format == Format::Avif && probes + finish < 3 {
             self.notes.push(note(
                 Level::Warn,
                 format!(
@@ -330,7 +341,7 @@ impl Run<'_> {
             return Ok(None);
         }
         let margin = if format == Format::Avif {
-            AVIF_MARGIN
+            AVIF_MARGIN[usize::from(self.transparent)]
         } else {
             0.0
         };
@@ -366,8 +377,9 @@ impl Run<'_> {
             Some(first),
             |knob| self.probe(encoder, knob),
             || deadline.check().is_ok(),
-        );
-        let found = match found {
+        )
+        .and_then(|found| self.finish(encoder, found, target, finish, bounds));
+        let (encoder, found) = match found {
             Ok(found) => found,
             Err(e @ (Error::Encode { .. } | Error::Decode { .. })) => {
                 self.notes.push(note(
@@ -401,24 +413,102 @@ impl Run<'_> {
         Ok(best)
     }
 
-    /// rav1e's speed: 6 when four probes fit, else 8 when three do, else 10. Speed 4 costs
-    /// about five times as much as 6 for a few percent; 10 only has 32x32 blocks and costs
-    /// bytes (80 % more than 6 at the same score on a 4 MP grey wallpaper), so 8 with one
-    /// probe fewer comes before it.
-    fn avif_speed(&self) -> u8 {
+    /// rav1e's plan: speed 6 when four encodes fit. Otherwise speed 10 finds the setting, in
+    /// the encodes left after one or two at speed 6 that finish from it: at one setting the
+    /// two speeds score within about a point, and speed 6 is 15 to 45 % smaller (speed 10 has
+    /// only 32x32 blocks) for four to six times the time. Speed 8 costs nearly what 6 does.
+    fn avif_plan(&self) -> Plan {
         let left = (self.budget - self.planned - self.reserve).max(0.0);
-        let fits = |speed: u8, probes: f64| {
-            probes * ((formats::avif_cost(speed) + self.score_cost()) * self.megapixels + 0.01)
-                <= left
-        };
-        if fits(6, 4.0) {
-            6
-        } else if fits(8, 3.0) {
-            8
-        } else {
-            10
+        let cost = |speed| self.cost(Encoder::Avif { speed });
+        let fit =
+            |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
+        if fit(left, 6) >= 4 {
+            return Plan {
+                speed: 6,
+                probes: fit(left, 6),
+                finish: 0,
+            };
+        }
+        let finish = fit(left - 2.0 * cost(10), 6).min(2);
+        Plan {
+            speed: 10,
+            probes: fit(left - f64::from(finish) * cost(6), 10),
+            finish,
         }
     }
+
+    /// After a speed-10 AVIF search that passed, up to `probes` encodes at speed 6 from its
+    /// setting; the smaller passing result is kept, with the encoder that made it.
+    fn finish(
+        &mut self,
+        coarse: Encoder,
+        found: Found,
+        target: f64,
+        probes: u32,
+        bounds: Bounds,
+    ) -> Result<(Encoder, Found)> {
+        let Some(located) = found.best.as_ref().filter(|_| probes > 0) else {
+            return Ok((coarse, found));
+        };
+        let len = located.data.len();
+        let start = finish_start(located, found.fail, target + FINISH_CUSHION);
+        let finer = Encoder::Avif { speed: 6 };
+        let deadline = self.deadline;
+        let bounds = Bounds {
+            start,
+            probes,
+            beat: bounds.beat.min(len),
+            ..bounds
+        };
+        let more = search(
+            target,
+            bounds,
+            None,
+            |knob| self.probe(finer, knob),
+            || deadline.check().is_ok(),
+        )?;
+        self.notes.push(note(
+            Level::Info,
+            format!(
+                "lossy: avif located at speed 10 in {} encodes, finished at speed 6 in {}",
+                found.encodes, more.encodes
+            ),
+        ));
+        let encodes = found.encodes + more.encodes;
+        let (encoder, best) = match more.best {
+            Some(p) if p.data.len() < len => (finer, Some(p)),
+            _ => (coarse, found.best),
+        };
+        Ok((
+            encoder,
+            Found {
+                best,
+                encodes,
+                fail: more.fail,
+            },
+        ))
+    }
+}
+
+/// Where speed 6 starts after speed 10 `located` a passing setting: the two speeds score
+/// within about a point at one setting, so on the line between speed 10's highest failing
+/// setting and `located`, where it reaches `aim`; at `located` when nothing failed below it.
+fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
+    match fail {
+        Some((knob, score)) if knob < located.knob && located.score > aim => {
+            let t = (aim - score) / (located.score - score);
+            let step = (t * f64::from(located.knob - knob)).ceil() as i32;
+            (knob + step).clamp(knob + 1, located.knob)
+        }
+        _ => located.knob,
+    }
+}
+
+/// How an AVIF search spends its encodes: `probes` at `speed`, then `finish` at speed 6.
+struct Plan {
+    speed: u8,
+    probes: u32,
+    finish: u32,
 }
 
 /// The two variants of a format's encoder compared at its first setting (AVIF has one, at
@@ -589,5 +679,78 @@ mod tests {
             .unwrap();
         assert!(again >= 80.0, "{again}");
         assert_eq!(Some(again), out.ssimulacra2);
+    }
+
+    /// A search of `image` allowed `budget` estimated seconds.
+    fn run<'a>(
+        image: &'a Rgba8,
+        reference: &'a Reference,
+        shown: &'a ToSrgb,
+        limits: &'a Limits,
+        deadline: &'a Deadline,
+        budget: f64,
+    ) -> Run<'a> {
+        Run {
+            target: 80.0,
+            image,
+            reference,
+            icc: None,
+            shown,
+            limits,
+            deadline,
+            megapixels: f64::from(image.width * image.height) / 1e6,
+            transparent: false,
+            planned: 0.0,
+            reserve: 0.0,
+            budget,
+            encodes: 0,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_tight_budget_locates_avif_at_speed_10_and_finishes_at_6() {
+        let image = photo();
+        let reference = Reference::new(&frame(&image)).unwrap();
+        let shown = ToSrgb::new(None).unwrap();
+        let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
+        // Plenty: speed 6 alone.
+        let roomy = run(&image, &reference, &shown, &limits, &deadline, 1.0).avif_plan();
+        assert_eq!((roomy.speed, roomy.probes, roomy.finish), (6, 6, 0));
+        // Three speed-6 encodes fit in 0.06 s here, not four: three at 10, one at 6.
+        let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.06);
+        let plan = tight.avif_plan();
+        assert_eq!((plan.speed, plan.probes, plan.finish), (10, 3, 1));
+        let (encoder, probe) = tight.format(Format::Avif, usize::MAX).unwrap().unwrap();
+        let notes: Vec<_> = tight.notes.iter().map(|n| n.message.clone()).collect();
+        assert!(
+            notes.iter().any(|n| n.contains("located at speed 10 in")),
+            "{notes:?}"
+        );
+        assert!(probe.score >= 80.0 + AVIF_MARGIN[0], "{}", probe.score);
+        assert!(
+            tight.encodes <= 4 && tight.planned <= 0.06,
+            "{}",
+            tight.planned
+        );
+        // What it returns is what its encoder makes at that setting.
+        let again = encoder
+            .encode(&image, probe.knob, None, &limits, &deadline)
+            .unwrap();
+        assert_eq!(again, probe.data);
+    }
+
+    #[test]
+    fn speed_6_starts_between_speed_10s_failing_and_passing_settings() {
+        let located = Probe {
+            knob: 60,
+            data: Vec::new(),
+            score: 85.0,
+        };
+        // The line from (40, 75) to (60, 85) reaches 80.9 at 51.8.
+        assert_eq!(finish_start(&located, Some((40, 75.0)), 80.9), 52);
+        // Nothing failed below it, or it is already near: start at it.
+        assert_eq!(finish_start(&located, None, 81.0), 60);
+        assert_eq!(finish_start(&located, Some((40, 75.0)), 86.0), 60);
     }
 }

@@ -36,6 +36,8 @@ const LAST_CHANCE: f64 = 2.0;
 pub(crate) struct Found {
     pub best: Option<Probe>,
     pub encodes: u32,
+    /// The highest failing knob and its score.
+    pub fail: Option<(i32, f64)>,
 }
 
 /// Searches with `probe(knob)`; `first`, when given, is a probe already made at
@@ -131,6 +133,7 @@ pub(crate) fn search(
             .clamp(p_knob - reach, p_knob + reach)
             .clamp(floor, ceiling);
     }
+    found.fail = fail;
     Ok(found)
 }
 
