@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbaImage};
-use picopic_engine::{Error, Format, Mode, Options, Output, Target, optimize};
+use picopic_engine::{Error, Format, Limits, Mode, Options, Output, Target, optimize};
 use ssimulacra2::{ColorPrimaries, Rgb, TransferCharacteristic, compute_frame_ssimulacra2};
 
 use crate::common::fixture;
@@ -121,6 +121,12 @@ fn icc_and_orientation_survive_every_output_format() {
             assert!(score(&upright, &pixels) >= 79.5, "{output:?}");
         }
     }
+    // AVIF cannot carry the profile: its pixels are converted to sRGB. `image` cannot decode
+    // AVIF, so the engine's scorer checks it (the source colour-managed, both upright).
+    let avif = optimize(&input, &lossy(Output::Avif)).expect("optimizes");
+    assert_eq!(avif.format_out, Format::Avif, "{:?}", avif.notes);
+    let scored = picopic_engine::score(&input, &avif.data, &Limits::default()).expect("scores");
+    assert!(scored >= 80.0, "{scored}");
 }
 
 #[test]

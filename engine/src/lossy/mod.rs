@@ -116,7 +116,22 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         }
     };
     let image = Rgba8::from_frame(&frame)?;
-    let reference = Reference::new(&shown.apply(frame)?)?;
+    let (reference, srgb) = {
+        let displayed = shown.apply(frame)?;
+        // AVIF cannot carry an ICC profile: it gets the pixels as shown, in sRGB, which is
+        // what an AVIF without one means.
+        let srgb = match icc.as_deref() {
+            Some(profile) if !is_srgb(profile) && formats.contains(&Format::Avif) => {
+                notes.push(note(
+                    Level::Info,
+                    "lossy: avif gets the pixels converted to sRGB, as it cannot carry the ICC profile",
+                ));
+                Some(Rgba8::from_frame(&displayed)?)
+            }
+            _ => None,
+        };
+        (Reference::new(&displayed)?, srgb)
+    };
     let transparent = !image.opaque();
     if transparent && formats == [Format::Jpeg] {
         return Err(Error::InvalidOption(
@@ -137,6 +152,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let mut run = Run {
         target: f64::from(target.score()),
         image: &image,
+        srgb: srgb.as_ref(),
         reference: &reference,
         icc: icc.as_deref(),
         shown: &shown,
@@ -252,6 +268,8 @@ fn allowed(options: &Options, input: Format) -> Result<Vec<Format>> {
 struct Run<'a> {
     target: f64,
     image: &'a Rgba8,
+    /// The image converted to sRGB from a profile AVIF cannot carry.
+    srgb: Option<&'a Rgba8>,
     reference: &'a Reference,
     icc: Option<&'a [u8]>,
     shown: &'a ToSrgb,
@@ -294,10 +312,18 @@ impl Run<'_> {
     fn probe(&mut self, encoder: Encoder, knob: i32) -> Result<Probe> {
         self.planned += self.cost(encoder);
         self.encodes += 1;
-        let data = encoder.encode(self.image, knob, self.icc, self.limits, self.deadline)?;
+        let untagged;
+        let (image, shown) = match (encoder, self.srgb) {
+            (Encoder::Avif { .. }, Some(srgb)) => {
+                untagged = ToSrgb::new(None)?;
+                (srgb, &untagged)
+            }
+            _ => (self.image, self.shown),
+        };
+        let data = encoder.encode(image, knob, self.icc, self.limits, self.deadline)?;
         let score = check(
             self.reference,
-            self.shown,
+            shown,
             encoder.format(),
             &data,
             self.limits,
@@ -309,13 +335,6 @@ impl Run<'_> {
     fn format(&mut self, format: Format, beat: usize) -> Result<Option<(Encoder, Probe)>> {
         let plan = self.avif_plan();
         let (a, b) = variants(format, plan.speed);
-        if format == Format::Avif && self.icc.is_some_and(|icc| !is_srgb(icc)) {
-            self.notes.push(note(
-                Level::Info,
-                "lossy: avif skipped, its encoder cannot carry this ICC profile",
-            ));
-            return Ok(None);
-        }
         let (probes, finish) = if format == Format::Avif {
             (plan.probes, plan.finish)
         } else {
@@ -693,6 +712,7 @@ mod tests {
         Run {
             target: 80.0,
             image,
+            srgb: None,
             reference,
             icc: None,
             shown,
