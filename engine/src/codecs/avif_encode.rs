@@ -178,32 +178,4 @@ mod tests {
         };
         assert!(encode(&short, 50.0, 6).is_err());
     }
-
-    /// Seconds per megapixel of an encode and the decode that checks it, per speed (the
-    /// figures behind `lossy::formats::avif_cost`): `cargo test --release -p picopic-engine
-    /// --lib avif_encode -- --ignored --nocapture` on an idle machine.
-    #[test]
-    #[ignore = "timing, run by hand in release"]
-    fn timing() {
-        let limits = crate::limits::Limits::default();
-        for name in [
-            "photo_colorfulcups_icc_exif.jpg",
-            "screenshot_sddm_lines.jpg",
-        ] {
-            let path = format!("{}/../corpus/dev/{name}", env!("CARGO_MANIFEST_DIR"));
-            let bytes = std::fs::read(path).unwrap();
-            let frame = crate::codecs::jpeg::decode_display(&bytes, &limits)
-                .unwrap()
-                .unwrap();
-            let image = Rgba8::from_frame(&frame).unwrap();
-            let megapixels = f64::from(image.width * image.height) / 1e6;
-            for speed in [6, 8, 10] {
-                let start = std::time::Instant::now();
-                let avif = encode(&image, 60.0, speed).unwrap();
-                crate::codecs::avif::decode_display(&avif, &limits).unwrap();
-                let seconds = start.elapsed().as_secs_f64();
-                eprintln!("{name}: speed {speed}: {:.2} s/MP", seconds / megapixels);
-            }
-        }
-    }
 }
