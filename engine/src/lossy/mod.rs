@@ -436,7 +436,8 @@ impl Run<'_> {
     /// rav1e's plan: speed 6 when four encodes fit. Otherwise speed 10 finds the setting, in
     /// the encodes left after one or two at speed 6 that finish from it: at one setting the
     /// two speeds score within about a point, and speed 6 is 15 to 45 % smaller (speed 10 has
-    /// only 32x32 blocks) for four to six times the time. Speed 8 costs nearly what 6 does.
+    /// only 32x32 blocks) for five to seven times the encode time. Speed 8 costs nearly what
+    /// 6 does.
     fn avif_plan(&self) -> Plan {
         let left = (self.budget - self.planned - self.reserve).max(0.0);
         let cost = |speed| self.cost(Encoder::Avif { speed });
