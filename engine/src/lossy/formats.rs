@@ -61,14 +61,20 @@ impl Encoder {
         ((knob.round() as i32).clamp(low, high), slope)
     }
 
-    /// Seconds per megapixel of one encode and the decode that checks it, about twice what
-    /// `tests::timing` measures at setting 60 (0.04 mozjpeg, 0.06-0.07 libwebp, 0.22-0.24
-    /// palette): higher settings take longer.
+    /// Seconds per megapixel of one encode and the decode that checks it. `tests::timing`
+    /// measures at setting 60: mozjpeg 0.04, libwebp 0.06-0.07, palette 0.22-0.24, and rav1e
+    /// (ravif, 10-bit, two threads) 0.79-1.00 at speed 6, 0.63-0.73 at 8 and 0.14-0.15 at 10.
+    /// Higher settings take longer, so most estimates are about twice the measure.
     pub fn cost(self) -> f64 {
         match self {
             Self::Jpeg(_) => 0.08,
             Self::WebP { .. } => 0.15,
-            Self::Avif { speed } => avif_cost(speed),
+            Self::Avif { speed } => match speed {
+                0..=4 => 7.0,
+                5..=6 => 1.1,
+                7..=8 => 0.9,
+                _ => 0.25,
+            },
             Self::Palette { .. } => 0.5,
         }
     }
@@ -104,19 +110,6 @@ impl Encoder {
                 compress_png(indexed, limits, deadline)
             }
         }
-    }
-}
-
-/// rav1e's cost at a speed with the decode that checks it, seconds per megapixel. Measured
-/// with ravif, 10-bit, two threads, at setting 60 (`tests::timing`): 0.86, 0.73 and 0.15 at
-/// speeds 6, 8 and 10 on a 4 MP photo, 0.65, 0.63 and 0.14 on a screenshot; higher settings
-/// take longer.
-pub(crate) fn avif_cost(speed: u8) -> f64 {
-    match speed {
-        0..=4 => 7.0,
-        5..=6 => 1.1,
-        7..=8 => 0.9,
-        _ => 0.25,
     }
 }
 
@@ -224,7 +217,7 @@ mod tests {
     }
 
     /// Seconds per megapixel of each encoder's encode and the decode that checks it (the
-    /// figures behind [`Encoder::cost`] and [`avif_cost`]): `cargo test --release -p
+    /// figures behind [`Encoder::cost`]): `cargo test --release -p
     /// picopic-engine --lib formats::tests::timing -- --ignored --nocapture`, machine idle.
     #[test]
     #[ignore = "timing, run by hand in release"]

@@ -318,12 +318,13 @@ impl Run<'_> {
 
     /// The smallest passing encode of `format`, if the budget allows a search.
     fn format(&mut self, format: Format, beat: usize) -> Result<Option<(Encoder, Probe)>> {
-        let plan = self.avif_plan();
-        let (a, b) = variants(format, plan.speed);
-        let (probes, finish) = if format == Format::Avif {
-            (plan.probes, plan.finish)
+        let (a, b, probes, finish) = if format == Format::Avif {
+            let plan = self.avif_plan();
+            let (a, b) = variants(format, plan.speed);
+            (a, b, plan.probes, plan.finish)
         } else {
-            (self.affordable(a), 0)
+            let (a, b) = variants(format, 10);
+            (a, b, self.affordable(a), 0)
         };
         // AVIF's encodes are the dearest: fewer than three rarely find the target, and would
         // leave nothing for the cheaper formats.
