@@ -99,7 +99,11 @@ async function main(argv) {
   return fail('usage: sharp.js encode jpeg|avif QUALITY SRC OUT | decode SRC PREFIX');
 }
 
-main(process.argv.slice(2)).then(
-  (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
-  (error) => fail(error.message),
-);
+module.exports = { loadSharp };
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    (error) => fail(error.message),
+  );
+}

@@ -24,7 +24,7 @@ impl Samples {
     }
 
     /// Pixel `i` as 16-bit RGBA; 8-bit samples scale by 257, so `x` and `x * 257` match.
-    fn rgba16(&self, i: usize) -> [u16; 4] {
+    pub(crate) fn rgba16(&self, i: usize) -> [u16; 4] {
         let c = usize::from(self.channels);
         let sample = |k: usize| -> u16 {
             if self.sixteen {

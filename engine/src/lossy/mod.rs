@@ -3,6 +3,7 @@
 //! by the format's decoder and scored; the lossless result competes.
 
 mod formats;
+mod sample;
 pub(crate) mod score;
 mod search;
 
@@ -20,6 +21,7 @@ use crate::pixels::{Rgba8, orient};
 use crate::work::Deadline;
 
 use formats::Encoder;
+use sample::{Sample, TILES};
 use score::Reference;
 use search::{Bounds, Found, Probe, search};
 
@@ -33,8 +35,16 @@ const SCORE_COST: f64 = 0.35;
 /// Score points above the target where an AVIF search located at speed 10 starts at speed 6.
 const FINISH_CUSHION: f64 = 1.0;
 
-/// Bytes held per pixel at the lossy peak: the source at 16 bits, its RGBA copy, the
-/// reference's and a candidate's scoring planes, and an encoder's working picture.
+/// Score points above the target a search on the sample aims for, when two whole-image
+/// encodes follow and when one does: where the whole image scored 77 to 83, mozjpeg and
+/// libwebp scored 0.2 to 2.6 points higher on the sample (see `sample`). Two encodes correct
+/// each other; one that fails leaves the format nothing.
+const SAMPLE_CUSHION: f64 = 2.5;
+const SAMPLE_CUSHION_ALONE: f64 = 3.0;
+
+/// Bytes held per pixel of the image and of its sample at the lossy peak: the source at 16
+/// bits, its RGBA copy, the reference's and a candidate's scoring planes, and an encoder's
+/// working picture.
 const BYTES_PER_PIXEL: u64 = 160;
 
 /// When two variants of a format are compared at one setting, the score points that one
@@ -47,9 +57,10 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let limits = &options.limits;
     let (format, header) = pipeline::checked_header(input, limits)?;
     let formats = allowed(options, format)?;
+    let sample_pixels =
+        sample::grid(header.width, header.height, TILES).map_or(0, |g| TILES.pixels(g));
     let memory = limits.check_memory(
-        header
-            .pixels()
+        (header.pixels().saturating_add(sample_pixels))
             .saturating_mul(BYTES_PER_PIXEL)
             .saturating_add(input.len() as u64),
     );
@@ -97,6 +108,10 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let (icc, orientation) = formats::colour_and_orientation(format, input);
     let icc = icc.filter(|_| options.metadata != Metadata::None);
     let frame = orient(frame, orientation)?;
+    let grid = sample::grid(frame.width, frame.height, TILES);
+    let tiles = grid
+        .map(|g| sample::mosaic(&frame, g, TILES.side))
+        .transpose()?;
     // Scored as a colour-managed display shows it: in sRGB. Outputs carry the same profile,
     // so their decoded pixels go through the same conversion.
     let shown = match ToSrgb::new(icc.as_deref()) {
@@ -107,7 +122,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         }
     };
     let image = Rgba8::from_frame(&frame)?;
-    let (reference, srgb) = {
+    let (reference, srgb, sample) = {
         let displayed = shown.apply(frame)?;
         // AVIF cannot carry an ICC profile: it gets the pixels as shown, in sRGB, which is
         // what an AVIF without one means.
@@ -121,7 +136,16 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             }
             _ => None,
         };
-        (Reference::new(&displayed)?, srgb)
+        let sample = match (grid, tiles) {
+            (Some(grid), Some(tiles)) => Some(sample_of(
+                &tiles,
+                &sample::mosaic(&displayed, grid, TILES.side)?,
+                srgb.is_some(),
+                grid,
+            )?),
+            _ => None,
+        };
+        (Reference::new(&displayed)?, srgb, sample)
     };
     let transparent = !image.opaque();
     if transparent && formats == [Format::Jpeg] {
@@ -134,7 +158,9 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     // budget is spent by estimate, so the result does not depend on the clock; the clock
     // stops the search only at twice the budget, as a safety net.
     let megapixels = header.pixels() as f64 / 1e6;
-    let prepare = if transparent { 2.0 } else { 1.0 } * SCORE_COST * megapixels;
+    let sample_megapixels = sample.as_ref().map_or(0.0, |s| s.megapixels);
+    let prepare =
+        if transparent { 2.0 } else { 1.0 } * SCORE_COST * (megapixels + sample_megapixels);
     let budget = options.time_budget.as_secs_f64() * 0.9 - prepare;
     let deadline = Deadline::with_stop(
         options.deadline.map(|d| d.saturating_sub(start.elapsed())),
@@ -145,6 +171,8 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         image: &image,
         srgb: srgb.as_ref(),
         reference: &reference,
+        sample: sample.as_ref(),
+        tiles: None,
         icc: icc.as_deref(),
         shown: &shown,
         limits,
@@ -227,6 +255,19 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     })
 }
 
+/// The sample of `tiles` (the source's) as encoded and as shown (`displayed`); with an sRGB
+/// copy when AVIF gets one.
+fn sample_of(tiles: &Frame, displayed: &Frame, srgb: bool, grid: (u32, u32)) -> Result<Sample> {
+    Ok(Sample {
+        image: Rgba8::from_frame(tiles)?,
+        grid,
+        side: tiles.width / grid.0,
+        srgb: srgb.then(|| Rgba8::from_frame(displayed)).transpose()?,
+        reference: Reference::new(displayed)?,
+        megapixels: f64::from(tiles.width * tiles.height) / 1e6,
+    })
+}
+
 /// The formats to search: for `auto`, AVIF first (it is usually the smallest, and what it
 /// finds lets the others stop at their first encode), then the cheaper ones.
 fn allowed(options: &Options, input: Format) -> Result<Vec<Format>> {
@@ -262,6 +303,10 @@ struct Run<'a> {
     /// The image converted to sRGB from a profile AVIF cannot carry.
     srgb: Option<&'a Rgba8>,
     reference: &'a Reference,
+    /// Tiles of a large image, where a format too dear to search whole is located.
+    sample: Option<&'a Sample>,
+    /// When the image is a sample: its grid and tile side, each tile encoded on its own.
+    tiles: Option<((u32, u32), u32)>,
     icc: Option<&'a [u8]>,
     shown: &'a ToSrgb,
     limits: &'a Limits,
@@ -281,7 +326,12 @@ struct Run<'a> {
 impl Run<'_> {
     /// Estimated seconds of one probe with `encoder`.
     fn cost(&self, encoder: Encoder) -> f64 {
-        (encoder.cost() + self.score_cost()) * self.megapixels + 0.01
+        self.cost_at(encoder, self.megapixels)
+    }
+
+    /// Estimated seconds of one probe with `encoder` of an image of `megapixels`.
+    fn cost_at(&self, encoder: Encoder, megapixels: f64) -> f64 {
+        (encoder.cost() + self.score_cost()) * megapixels + 0.01
     }
 
     /// A check's cost per megapixel: a transparent image is scored on black and on white.
@@ -293,10 +343,14 @@ impl Run<'_> {
         }
     }
 
+    /// Estimated seconds left for this format.
+    fn left(&self) -> f64 {
+        (self.budget - self.planned - self.reserve).max(0.0)
+    }
+
     /// Probes that fit in what is left of the budget.
     fn affordable(&self, encoder: Encoder) -> u32 {
-        let left = (self.budget - self.planned - self.reserve).max(0.0);
-        ((left / self.cost(encoder)).floor() as u32).min(PROBES)
+        ((self.left() / self.cost(encoder)).floor() as u32).min(PROBES)
     }
 
     /// One encode, decoded and scored.
@@ -311,46 +365,69 @@ impl Run<'_> {
             }
             _ => (self.image, self.shown),
         };
-        let data = encoder.encode(image, knob, self.icc, self.limits, self.deadline)?;
-        let score = check(self.reference, shown, encoder.format(), &data, self.limits)?;
+        let format = encoder.format();
+        let code = |image: &Rgba8| -> Result<(Vec<u8>, Frame)> {
+            let data = encoder.encode(image, knob, self.icc, self.limits, self.deadline)?;
+            let pixels = decoded(shown, format, &data, self.limits)?;
+            Ok((data, pixels))
+        };
+        let (data, decoded) = match self.tiles {
+            Some((grid, side)) => sample::tiled(image, grid, side, format, code)?,
+            None => code(image)?,
+        };
+        let score = self.reference.score(&decoded)?;
         Ok(Probe { knob, data, score })
     }
 
-    /// The smallest passing encode of `format`, if the budget allows a search.
+    /// The smallest passing encode of `format`, if the budget allows a search: on the whole
+    /// image when enough encodes fit, else located on the sample and finished whole.
     fn format(&mut self, format: Format, beat: usize) -> Result<Option<(Encoder, Probe)>> {
-        let (a, b, probes, finish) = if format == Format::Avif {
-            let plan = self.avif_plan();
-            let (a, b) = variants(format, plan.speed);
-            (a, b, plan.probes, plan.finish)
+        let plan = if format == Format::Avif {
+            self.avif_plan()
         } else {
-            let (a, b) = variants(format, 10);
-            (a, b, self.affordable(a), 0)
+            Plan {
+                speed: 10,
+                probes: self.affordable(variants(format, 10).0),
+                finish: 0,
+            }
         };
+        // Fewer whole-image encodes than this search worse than the sample and two whole
+        // encodes: AVIF's three or more include its speed-6 finish; the others' five, two
+        // comparing variants and three searching.
+        let few = if format == Format::Avif { 3 } else { 5 };
+        if plan.probes + plan.finish < few
+            && let Some(sampled) = self.sampled_plan(format)
+        {
+            return self.sampled(format, sampled, beat);
+        }
+        let name = variants(format, plan.speed).0.name();
         // AVIF's encodes are the dearest: fewer than three rarely find the target, and would
         // leave nothing for the cheaper formats.
-        if format == Format::Avif && probes + finish < 3 {
+        if format == Format::Avif && plan.probes + plan.finish < 3 {
             self.notes.push(note(
                 Level::Warn,
-                format!(
-                    "lossy: {} skipped, the time budget allows fewer than three encodes",
-                    a.name()
-                ),
+                format!("lossy: {name} skipped, the time budget allows fewer than three encodes"),
             ));
             return Ok(None);
         }
-        if probes == 0 {
+        if plan.probes == 0 {
             self.notes.push(note(
                 Level::Warn,
-                format!("lossy: {} skipped, the time budget is spent", a.name()),
+                format!("lossy: {name} skipped, the time budget is spent"),
             ));
             return Ok(None);
         }
-        let margin = if format == Format::Avif {
-            self.avif_margin()
-        } else {
-            0.0
-        };
-        let target = self.target + margin;
+        Ok(self
+            .located(format, &plan, beat)?
+            .and_then(|l| l.best.map(|p| (l.encoder, p))))
+    }
+
+    /// The search of one format by `plan`, with its note; `None` when its encoder or decoder
+    /// failed (noted).
+    fn located(&mut self, format: Format, plan: &Plan, beat: usize) -> Result<Option<Located>> {
+        let (a, b) = variants(format, plan.speed);
+        let probes = plan.probes;
+        let target = self.target + self.margin(format);
         let (start, slope) = a.start(target);
         // Two variants: each tried at the start, the better trade of score for bytes kept.
         // The other variant's probe stays a candidate should the search find nothing.
@@ -383,39 +460,190 @@ impl Run<'_> {
             |knob| self.probe(encoder, knob),
             || deadline.check().is_ok(),
         )
-        .and_then(|found| self.finish(encoder, found, target, finish, bounds));
-        let (encoder, found) = match found {
-            Ok(found) => found,
+        .and_then(|found| self.finish(encoder, found, target, plan.finish, bounds));
+        let Some((encoder, found)) = self.unless_failed(encoder, found)? else {
+            return Ok(None);
+        };
+        let passed = other.filter(|(_, p)| p.score >= target && p.data.len() < beat);
+        let (encoder, best) = match found.best {
+            Some(p) => (encoder, Some(p)),
+            None => passed.map_or((encoder, None), |(e, p)| (e, Some(p))),
+        };
+        self.noted(encoder, best.as_ref(), found.encodes, "");
+        Ok(Some(Located {
+            encoder,
+            best,
+            fail: found.fail,
+        }))
+    }
+
+    /// A format located on the sample, aiming a cushion past the target, then searched on the
+    /// whole image from the setting found there, at the slope measured there.
+    fn sampled(
+        &mut self,
+        format: Format,
+        plan: Sampled,
+        beat: usize,
+    ) -> Result<Option<(Encoder, Probe)>> {
+        let Some(sample) = self.sample else {
+            return Ok(None);
+        };
+        let cushion = if plan.whole > 1 {
+            SAMPLE_CUSHION
+        } else {
+            SAMPLE_CUSHION_ALONE
+        };
+        let mut part = Run {
+            target: self.target + cushion,
+            image: &sample.image,
+            srgb: sample.srgb.as_ref(),
+            reference: &sample.reference,
+            sample: None,
+            tiles: Some((sample.grid, sample.side)),
+            megapixels: sample.megapixels,
+            planned: 0.0,
+            reserve: 0.0,
+            budget: f64::INFINITY,
+            encodes: 0,
+            notes: Vec::new(),
+            ..*self
+        };
+        let located = part.located(format, &plan.part, usize::MAX)?;
+        self.planned += part.planned;
+        self.encodes += part.encodes;
+        // The sample's findings are summed up below; its warnings stand.
+        let warnings = part.notes.into_iter().filter(|n| n.level == Level::Warn);
+        self.notes.extend(warnings);
+        let name = variants(format, plan.part.speed).0.name();
+        let Some(Located {
+            encoder,
+            best: Some(at),
+            fail,
+        }) = located
+        else {
+            self.notes.push(note(
+                Level::Info,
+                format!(
+                    "lossy: {name}: nothing met the target on a {:.1} MP sample in {} encodes",
+                    sample.megapixels, part.encodes
+                ),
+            ));
+            return Ok(None);
+        };
+        self.notes.push(note(
+            Level::Info,
+            format!(
+                "lossy: {}: located on a {:.1} MP sample at setting {} in {} encodes",
+                encoder.name(),
+                sample.megapixels,
+                at.knob,
+                part.encodes
+            ),
+        ));
+        let target = self.target + self.margin(format);
+        let slope = match fail {
+            Some((knob, score)) if knob < at.knob && score < at.score => {
+                (at.score - score) / f64::from(at.knob - knob)
+            }
+            _ => encoder.start(target).1,
+        };
+        let (low, high) = encoder.range();
+        let bounds = Bounds {
+            low,
+            high,
+            start: at.knob,
+            slope,
+            probes: plan.whole,
+            beat,
+        };
+        let deadline = self.deadline;
+        let found = search(
+            target,
+            bounds,
+            None,
+            |knob| self.probe(encoder, knob),
+            || deadline.check().is_ok(),
+        );
+        let Some(found) = self.unless_failed(encoder, found)? else {
+            return Ok(None);
+        };
+        self.noted(
+            encoder,
+            found.best.as_ref(),
+            found.encodes,
+            " on the whole image",
+        );
+        Ok(found.best.map(|p| (encoder, p)))
+    }
+
+    /// The search's outcome, or `None` with a note when the encoder or its decoder failed.
+    fn unless_failed<T>(&mut self, encoder: Encoder, found: Result<T>) -> Result<Option<T>> {
+        match found {
+            Ok(found) => Ok(Some(found)),
             Err(e @ (Error::Encode { .. } | Error::Decode { .. })) => {
                 self.notes.push(note(
                     Level::Warn,
                     format!("lossy: {} failed ({e}); skipped", encoder.name()),
                 ));
-                return Ok(None);
+                Ok(None)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes what a search of `encoder` found in `encodes`.
+    fn noted(&mut self, encoder: Encoder, best: Option<&Probe>, encodes: u32, whole: &str) {
+        let message = match best {
+            Some(p) => format!(
+                "lossy: {}: {} bytes at setting {} (SSIMULACRA2 {:.2}), {encodes} encodes{whole}",
+                encoder.name(),
+                p.data.len(),
+                p.knob,
+                p.score,
+            ),
+            None => format!(
+                "lossy: {}: nothing smaller met the target in {encodes} encodes{whole}",
+                encoder.name(),
+            ),
         };
-        let passed = other.filter(|(_, p)| p.score >= target && p.data.len() < beat);
-        let best = found.best.map(|p| (encoder, p)).or(passed);
-        self.notes.push(note(
-            Level::Info,
-            match &best {
-                Some((encoder, p)) => format!(
-                    "lossy: {}: {} bytes at setting {} (SSIMULACRA2 {:.2}), {} encodes",
-                    encoder.name(),
-                    p.data.len(),
-                    p.knob,
-                    p.score,
-                    found.encodes
-                ),
-                None => format!(
-                    "lossy: {}: nothing smaller met the target in {} encodes",
-                    encoder.name(),
-                    found.encodes
-                ),
-            },
-        ));
-        Ok(best)
+        self.notes.push(note(Level::Info, message));
+    }
+
+    /// For a format too dear to search whole: at least three encodes on the sample and one
+    /// or two on the whole image, as many as fit; AVIF at speed 6 when they fit, else 10.
+    fn sampled_plan(&self, format: Format) -> Option<Sampled> {
+        let sample = self.sample?;
+        let left = self.left();
+        let speeds: &[u8] = if format == Format::Avif {
+            &[6, 10]
+        } else {
+            &[10]
+        };
+        speeds.iter().find_map(|&speed| {
+            let encoder = variants(format, speed).0;
+            let whole = self.cost(encoder);
+            let part = self.cost_at(encoder, sample.megapixels);
+            (1..=2u32)
+                .rev()
+                .find(|&n| left >= f64::from(n) * whole + 3.0 * part)
+                .map(|n| Sampled {
+                    part: Plan {
+                        speed,
+                        probes: (((left - f64::from(n) * whole) / part) as u32).min(PROBES),
+                        finish: 0,
+                    },
+                    whole: n,
+                })
+        })
+    }
+
+    /// Score points a format's output must clear above the target (see `avif_margin`).
+    fn margin(&self, format: Format) -> f64 {
+        if format == Format::Avif {
+            self.avif_margin()
+        } else {
+            0.0
+        }
     }
 
     /// Score points an AVIF must clear above the target: decoders convert AV1 to RGB a little
@@ -440,7 +668,7 @@ impl Run<'_> {
     /// only 32x32 blocks) for five to seven times the encode time. Speed 8 costs nearly what
     /// 6 does.
     fn avif_plan(&self) -> Plan {
-        let left = (self.budget - self.planned - self.reserve).max(0.0);
+        let left = self.left();
         let cost = |speed| self.cost(Encoder::Avif { speed });
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
@@ -526,11 +754,27 @@ fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
     }
 }
 
-/// How an AVIF search spends its encodes: `probes` at `speed`, then `finish` at speed 6.
+/// How a search spends its encodes: `probes` (AVIF at `speed`), then for AVIF `finish` at
+/// speed 6.
 struct Plan {
     speed: u8,
     probes: u32,
     finish: u32,
+}
+
+/// How a search located on the sample spends its encodes: `part` on the sample, then `whole`
+/// on the whole image.
+struct Sampled {
+    part: Plan,
+    whole: u32,
+}
+
+/// What the search of one format found: the smallest passing probe and its encoder, and
+/// the highest failing setting with its score.
+struct Located {
+    encoder: Encoder,
+    best: Option<Probe>,
+    fail: Option<(i32, f64)>,
 }
 
 /// The two variants of a format's encoder compared at its first setting (AVIF has one, at
@@ -550,16 +794,9 @@ fn variants(format: Format, speed: u8) -> (Encoder, Encoder) {
     }
 }
 
-/// The score of an encoded candidate, decoded by its format's decoder, against the source.
-pub(crate) fn check(
-    reference: &Reference,
-    shown: &ToSrgb,
-    format: Format,
-    data: &[u8],
-    limits: &Limits,
-) -> Result<f64> {
-    let decoded: Frame = formats::decode(format, data, limits)?;
-    reference.score(&shown.apply(decoded)?)
+/// An encoded candidate's pixels as shown, decoded by its format's decoder.
+fn decoded(shown: &ToSrgb, format: Format, data: &[u8], limits: &Limits) -> Result<Frame> {
+    shown.apply(formats::decode(format, data, limits)?)
 }
 
 /// The SSIMULACRA2 score of `candidate` against `source`, both image files (any format and
@@ -587,10 +824,25 @@ mod tests {
     use super::*;
     use crate::codecs::{avif, jpeg};
     use crate::guard::Samples;
+    use sample::Tiles;
+
+    /// The score of an encoded candidate against the source.
+    fn check(
+        reference: &Reference,
+        shown: &ToSrgb,
+        format: Format,
+        data: &[u8],
+        limits: &Limits,
+    ) -> Result<f64> {
+        reference.score(&decoded(shown, format, data, limits)?)
+    }
 
     /// A photo-like 96x64 RGBA image: smooth gradients under deterministic noise.
     fn photo() -> Rgba8 {
-        let (w, h) = (96u32, 64u32);
+        photo_sized(96, 64)
+    }
+
+    fn photo_sized(w: u32, h: u32) -> Rgba8 {
         let mut state = 0x2545_f491_u32;
         let mut data = Vec::new();
         for y in 0..h {
@@ -600,9 +852,9 @@ mod tests {
                 state ^= state << 5;
                 let noise = (state % 24) as u8;
                 data.extend_from_slice(&[
-                    (x * 2) as u8 + noise,
-                    (y * 3) as u8 + noise / 2,
-                    (x + y) as u8 + noise,
+                    (x * 2 % 230) as u8 + noise,
+                    (y * 3 % 230) as u8 + noise / 2,
+                    ((x + y) % 230) as u8 + noise,
                     255,
                 ]);
             }
@@ -717,6 +969,8 @@ mod tests {
             image,
             srgb: None,
             reference,
+            sample: None,
+            tiles: None,
             icc: None,
             shown,
             limits,
@@ -761,6 +1015,48 @@ mod tests {
             .encode(&image, probe.knob, None, &limits, &deadline)
             .unwrap();
         assert_eq!(again, probe.data);
+    }
+
+    #[test]
+    fn a_format_too_dear_to_search_whole_is_located_on_the_sample() {
+        let image = photo_sized(384, 256);
+        let source = frame(&image);
+        let tiles = Tiles { side: 32, count: 4 };
+        let grid = sample::grid(image.width, image.height, tiles).unwrap();
+        let part = sample::mosaic(&source, grid, tiles.side).unwrap();
+        let sample = sample_of(&part, &part, false, grid).unwrap();
+        let reference = Reference::new(&source).unwrap();
+        let shown = ToSrgb::new(None).unwrap();
+        let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
+        // Two whole-image encodes fit in 0.15 s here, not three; three on the sample too.
+        let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.15);
+        tight.sample = Some(&sample);
+        // Within JPEG 4:2:0's reach on this noise.
+        tight.target = 60.0;
+        assert_eq!(tight.affordable(Encoder::Jpeg(Chroma::Half)), 2);
+        let plan = tight.sampled_plan(Format::Jpeg).unwrap();
+        assert_eq!((plan.part.probes, plan.whole), (3, 2));
+        let found = tight.format(Format::Jpeg, usize::MAX).unwrap();
+        let notes: Vec<_> = tight.notes.iter().map(|n| n.message.clone()).collect();
+        let (encoder, probe) = found.unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("located on a 0.0 MP sample")),
+            "{notes:?}"
+        );
+        assert!(
+            tight.encodes <= 5 && tight.planned <= 0.15,
+            "{}",
+            tight.planned
+        );
+        // The result is the whole image's, scored against the whole image.
+        let again = encoder
+            .encode(&image, probe.knob, None, &limits, &deadline)
+            .unwrap();
+        assert_eq!(again, probe.data);
+        let scored = check(&reference, &shown, Format::Jpeg, &again, &limits).unwrap();
+        assert!(scored >= 60.0 && scored == probe.score, "{scored}");
     }
 
     #[test]
