@@ -998,23 +998,35 @@ mod tests {
         let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.06);
         let plan = tight.avif_plan();
         assert_eq!((plan.speed, plan.probes, plan.finish), (10, 3, 1));
-        let (encoder, probe) = tight.format(Format::Avif, usize::MAX).unwrap().unwrap();
-        let notes: Vec<_> = tight.notes.iter().map(|n| n.message.clone()).collect();
-        assert!(
-            notes.iter().any(|n| n.contains("located at speed 10 in")),
-            "{notes:?}"
-        );
+        let found = tight.format(Format::Avif, usize::MAX).unwrap();
+        let probe = searched(&tight, found, "located at speed 10 in", 4, 0.06);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
+    }
+
+    /// What a search of `run` found, with the checks every search must pass: a note naming
+    /// how it searched, at most `encodes` within `budget`, and a result its encoder makes
+    /// again at that setting.
+    fn searched(
+        run: &Run,
+        found: Option<(Encoder, Probe)>,
+        how: &str,
+        encodes: u32,
+        budget: f64,
+    ) -> Probe {
+        let notes: Vec<_> = run.notes.iter().map(|n| n.message.clone()).collect();
+        let (encoder, probe) = found.unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(notes.iter().any(|n| n.contains(how)), "{notes:?}");
         assert!(
-            tight.encodes <= 4 && tight.planned <= 0.06,
-            "{}",
-            tight.planned
+            run.encodes <= encodes && run.planned <= budget,
+            "{} encodes, {} s",
+            run.encodes,
+            run.planned
         );
-        // What it returns is what its encoder makes at that setting.
         let again = encoder
-            .encode(&image, probe.knob, None, &limits, &deadline)
+            .encode(run.image, probe.knob, None, run.limits, run.deadline)
             .unwrap();
         assert_eq!(again, probe.data);
+        probe
     }
 
     #[test]
@@ -1037,25 +1049,9 @@ mod tests {
         let plan = tight.sampled_plan(Format::Jpeg).unwrap();
         assert_eq!((plan.part.probes, plan.whole), (3, 2));
         let found = tight.format(Format::Jpeg, usize::MAX).unwrap();
-        let notes: Vec<_> = tight.notes.iter().map(|n| n.message.clone()).collect();
-        let (encoder, probe) = found.unwrap_or_else(|| panic!("{notes:?}"));
-        assert!(
-            notes
-                .iter()
-                .any(|n| n.contains("located on a 0.0 MP sample")),
-            "{notes:?}"
-        );
-        assert!(
-            tight.encodes <= 5 && tight.planned <= 0.15,
-            "{}",
-            tight.planned
-        );
+        let probe = searched(&tight, found, "located on a 0.0 MP sample", 5, 0.15);
         // The result is the whole image's, scored against the whole image.
-        let again = encoder
-            .encode(&image, probe.knob, None, &limits, &deadline)
-            .unwrap();
-        assert_eq!(again, probe.data);
-        let scored = check(&reference, &shown, Format::Jpeg, &again, &limits).unwrap();
+        let scored = check(&reference, &shown, Format::Jpeg, &probe.data, &limits).unwrap();
         assert!(scored >= 60.0 && scored == probe.score, "{scored}");
     }
 
