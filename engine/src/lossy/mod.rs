@@ -158,7 +158,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     // budget is spent by estimate, so the result does not depend on the clock; the clock
     // stops the search only at twice the budget, as a safety net.
     let megapixels = header.pixels() as f64 / 1e6;
-    let sample_megapixels = sample.as_ref().map_or(0.0, |s| s.megapixels);
+    let sample_megapixels = sample.as_ref().map_or(0.0, |s| s.megapixels());
     let prepare =
         if transparent { 2.0 } else { 1.0 } * SCORE_COST * (megapixels + sample_megapixels);
     let budget = options.time_budget.as_secs_f64() * 0.9 - prepare;
@@ -261,10 +261,8 @@ fn sample_of(tiles: &Frame, displayed: &Frame, srgb: bool, grid: (u32, u32)) -> 
     Ok(Sample {
         image: Rgba8::from_frame(tiles)?,
         grid,
-        side: tiles.width / grid.0,
         srgb: srgb.then(|| Rgba8::from_frame(displayed)).transpose()?,
         reference: Reference::new(displayed)?,
-        megapixels: f64::from(tiles.width * tiles.height) / 1e6,
     })
 }
 
@@ -444,7 +442,6 @@ impl Run<'_> {
             (a, self.probe(a, start)?, None)
         };
         let (low, high) = encoder.range();
-        let deadline = self.deadline;
         let bounds = Bounds {
             low,
             high,
@@ -453,14 +450,9 @@ impl Run<'_> {
             probes: probes - u32::from(a != b && probes >= 4),
             beat,
         };
-        let found = search(
-            target,
-            bounds,
-            Some(first),
-            |knob| self.probe(encoder, knob),
-            || deadline.check().is_ok(),
-        )
-        .and_then(|found| self.finish(encoder, found, target, plan.finish, bounds));
+        let found = self
+            .search(encoder, target, bounds, Some(first))
+            .and_then(|found| self.finish(encoder, found, target, plan.finish, bounds));
         let Some((encoder, found)) = self.unless_failed(encoder, found)? else {
             return Ok(None);
         };
@@ -499,8 +491,8 @@ impl Run<'_> {
             srgb: sample.srgb.as_ref(),
             reference: &sample.reference,
             sample: None,
-            tiles: Some((sample.grid, sample.side)),
-            megapixels: sample.megapixels,
+            tiles: Some((sample.grid, sample.side())),
+            megapixels: sample.megapixels(),
             planned: 0.0,
             reserve: 0.0,
             budget: f64::INFINITY,
@@ -525,7 +517,8 @@ impl Run<'_> {
                 Level::Info,
                 format!(
                     "lossy: {name}: nothing met the target on a {:.1} MP sample in {} encodes",
-                    sample.megapixels, part.encodes
+                    sample.megapixels(),
+                    part.encodes
                 ),
             ));
             return Ok(None);
@@ -535,7 +528,7 @@ impl Run<'_> {
             format!(
                 "lossy: {}: located on a {:.1} MP sample at setting {} in {} encodes",
                 encoder.name(),
-                sample.megapixels,
+                sample.megapixels(),
                 at.knob,
                 part.encodes
             ),
@@ -556,14 +549,7 @@ impl Run<'_> {
             probes: plan.whole,
             beat,
         };
-        let deadline = self.deadline;
-        let found = search(
-            target,
-            bounds,
-            None,
-            |knob| self.probe(encoder, knob),
-            || deadline.check().is_ok(),
-        );
+        let found = self.search(encoder, target, bounds, None);
         let Some(found) = self.unless_failed(encoder, found)? else {
             return Ok(None);
         };
@@ -574,6 +560,24 @@ impl Run<'_> {
             " on the whole image",
         );
         Ok(found.best.map(|p| (encoder, p)))
+    }
+
+    /// A search of `encoder`'s knob with probes of this run, until the deadline's stop.
+    fn search(
+        &mut self,
+        encoder: Encoder,
+        target: f64,
+        bounds: Bounds,
+        first: Option<Probe>,
+    ) -> Result<Found> {
+        let deadline = self.deadline;
+        search(
+            target,
+            bounds,
+            first,
+            |knob| self.probe(encoder, knob),
+            || deadline.check().is_ok(),
+        )
     }
 
     /// The search's outcome, or `None` with a note when the encoder or its decoder failed.
@@ -622,7 +626,7 @@ impl Run<'_> {
         speeds.iter().find_map(|&speed| {
             let encoder = variants(format, speed).0;
             let whole = self.cost(encoder);
-            let part = self.cost_at(encoder, sample.megapixels);
+            let part = self.cost_at(encoder, sample.megapixels());
             (1..=2u32)
                 .rev()
                 .find(|&n| left >= f64::from(n) * whole + 3.0 * part)
@@ -702,21 +706,14 @@ impl Run<'_> {
         };
         let len = located.data.len();
         let start = finish_start(located, found.fail, target + FINISH_CUSHION);
-        let finer = Encoder::Avif { speed: 6 };
-        let deadline = self.deadline;
         let bounds = Bounds {
             start,
             probes,
             beat: bounds.beat.min(len),
             ..bounds
         };
-        let more = search(
-            target,
-            bounds,
-            None,
-            |knob| self.probe(finer, knob),
-            || deadline.check().is_ok(),
-        )?;
+        let finer = Encoder::Avif { speed: 6 };
+        let more = self.search(finer, target, bounds, None)?;
         self.notes.push(note(
             Level::Info,
             format!(

@@ -40,10 +40,19 @@ pub(crate) struct Sample {
     /// The tiles side by side, `grid` of them.
     pub image: Rgba8,
     pub grid: (u32, u32),
-    pub side: u32,
     pub srgb: Option<Rgba8>,
     pub reference: Reference,
-    pub megapixels: f64,
+}
+
+impl Sample {
+    /// A tile's side in pixels.
+    pub fn side(&self) -> u32 {
+        self.image.width / self.grid.0
+    }
+
+    pub fn megapixels(&self) -> f64 {
+        f64::from(self.image.width * self.image.height) / 1e6
+    }
 }
 
 /// Columns and rows of tiles for a `width` x `height` image, as near square in the image's
