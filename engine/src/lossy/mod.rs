@@ -32,7 +32,8 @@ const PROBES: u32 = 6;
 /// (0.29 measured idle by `lossy::score::tests::timing`, with room for a busy machine).
 const SCORE_COST: f64 = 0.35;
 
-/// Score points above the target where an AVIF search located at speed 10 starts at speed 6.
+/// Score points above the target where an AVIF search located at a coarse speed starts at the
+/// finer one.
 const FINISH_CUSHION: f64 = 1.0;
 
 /// Score points above the target a search on the sample aims for, when two whole-image
@@ -383,15 +384,11 @@ impl Run<'_> {
         let plan = if format == Format::Avif {
             self.avif_plan()
         } else {
-            Plan {
-                speed: 10,
-                probes: self.affordable(variants(format, 10).0),
-                finish: 0,
-            }
+            Plan::alone(10, self.affordable(variants(format, 10).0))
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
-        // encodes: AVIF's three or more include its speed-6 finish; the others' five, two
-        // comparing variants and three searching.
+        // encodes: AVIF's three or more include its finish at a finer speed; the others'
+        // five, two comparing variants and three searching.
         let few = if format == Format::Avif { 3 } else { 5 };
         if plan.probes + plan.finish < few
             && let Some(sampled) = self.sampled_plan(format)
@@ -452,7 +449,7 @@ impl Run<'_> {
         };
         let found = self
             .search(encoder, target, bounds, Some(first))
-            .and_then(|found| self.finish(encoder, found, target, plan.finish, bounds));
+            .and_then(|found| self.finish(encoder, found, target, plan, bounds));
         let Some((encoder, found)) = self.unless_failed(encoder, found)? else {
             return Ok(None);
         };
@@ -631,11 +628,10 @@ impl Run<'_> {
                 .rev()
                 .find(|&n| left >= f64::from(n) * whole + 3.0 * part)
                 .map(|n| Sampled {
-                    part: Plan {
+                    part: Plan::alone(
                         speed,
-                        probes: (((left - f64::from(n) * whole) / part) as u32).min(PROBES),
-                        finish: 0,
-                    },
+                        (((left - f64::from(n) * whole) / part) as u32).min(PROBES),
+                    ),
                     whole: n,
                 })
         })
@@ -666,80 +662,92 @@ impl Run<'_> {
         }
     }
 
-    /// rav1e's plan: speed 6 when four encodes fit. Otherwise speed 10 finds the setting, in
-    /// the encodes left after one or two at speed 6 that finish from it: at one setting the
-    /// two speeds score within about a point, and speed 6 is 15 to 45 % smaller (speed 10 has
-    /// only 32x32 blocks) for five to seven times the encode time. Speed 8 costs nearly what
-    /// 6 does.
+    /// rav1e's plan: speed 4 when four encodes fit. Otherwise two or more encodes at a coarser
+    /// speed find the setting, and one or two at a finer speed finish from it: speed 6 then 4,
+    /// 10 then 4, or 10 then 6, the first whose encodes fit. At one setting the finer speed
+    /// scores about the same on photos (within 1.6 points) and higher on screenshots and
+    /// graphics, and it is smaller: 6 is 15 to 45 % smaller than 10 (which has only 32x32
+    /// blocks), and 4 (4x4 blocks, transforms chosen by rate and distortion) 1 to 8 % smaller
+    /// than 6 on photos and 14 to 33 % on screenshots (README), for about twice the time.
     fn avif_plan(&self) -> Plan {
         let left = self.left();
         let cost = |speed| self.cost(Encoder::Avif { speed });
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
-        if fit(left, 6) >= 4 {
-            return Plan {
-                speed: 6,
-                probes: fit(left, 6),
-                finish: 0,
-            };
+        if fit(left, 4) >= 4 {
+            return Plan::alone(4, fit(left, 4));
         }
-        let finish = fit(left - 2.0 * cost(10), 6).min(2);
-        Plan {
-            speed: 10,
-            probes: fit(left - f64::from(finish) * cost(6), 10),
-            finish,
-        }
+        // (coarse speed, finer speed, coarse encodes at least)
+        let ladder = [(6, 4, 2), (10, 4, 2), (10, 6, 2)];
+        ladder
+            .into_iter()
+            .find_map(|(speed, finer, least)| {
+                let finish = fit(left - f64::from(least) * cost(speed), finer).min(2);
+                (finish > 0).then(|| Plan {
+                    speed,
+                    probes: fit(left - f64::from(finish) * cost(finer), speed),
+                    finish,
+                    finer,
+                })
+            })
+            .unwrap_or_else(|| Plan::alone(10, fit(left, 10)))
     }
 
-    /// After a speed-10 AVIF search that passed, up to `probes` encodes at speed 6 from its
-    /// setting; the smaller passing result is kept, with the encoder that made it.
+    /// After a coarse AVIF search, up to `plan.finish` encodes at the finer speed: from the
+    /// setting it found, or where it would have gone next when nothing passed. The smaller
+    /// passing result is kept, with the encoder that made it.
     fn finish(
         &mut self,
         coarse: Encoder,
         found: Found,
         target: f64,
-        probes: u32,
+        plan: &Plan,
         bounds: Bounds,
     ) -> Result<(Encoder, Found)> {
-        let Some(located) = found.best.as_ref().filter(|_| probes > 0) else {
+        let start = match &found.best {
+            _ if plan.finish == 0 => None,
+            Some(located) => Some(finish_start(located, found.fail, target + FINISH_CUSHION)),
+            None => found.next,
+        };
+        let Some(start) = start else {
             return Ok((coarse, found));
         };
-        let len = located.data.len();
-        let start = finish_start(located, found.fail, target + FINISH_CUSHION);
+        let len = found.best.as_ref().map_or(usize::MAX, |p| p.data.len());
         let bounds = Bounds {
             start,
-            probes,
+            probes: plan.finish,
             beat: bounds.beat.min(len),
             ..bounds
         };
-        let finer = Encoder::Avif { speed: 6 };
+        let finer = Encoder::Avif { speed: plan.finer };
         let more = self.search(finer, target, bounds, None)?;
         self.notes.push(note(
             Level::Info,
             format!(
-                "lossy: avif located at speed 10 in {} encodes, finished at speed 6 in {}",
-                found.encodes, more.encodes
+                "lossy: avif located at speed {} in {} encodes, finished at speed {} in {}",
+                plan.speed, found.encodes, plan.finer, more.encodes
             ),
         ));
         let encodes = found.encodes + more.encodes;
-        let (encoder, best) = match more.best {
-            Some(p) if p.data.len() < len => (finer, Some(p)),
-            _ => (coarse, found.best),
-        };
-        Ok((
-            encoder,
-            Found {
-                best,
-                encodes,
-                fail: more.fail,
-            },
-        ))
+        Ok(match more.best {
+            Some(p) if p.data.len() < len => (
+                finer,
+                Found {
+                    best: Some(p),
+                    encodes,
+                    ..more
+                },
+            ),
+            _ => (coarse, Found { encodes, ..found }),
+        })
     }
 }
 
-/// Where speed 6 starts after speed 10 `located` a passing setting: the two speeds score
-/// within about a point at one setting, so on the line between speed 10's highest failing
-/// setting and `located`, where it reaches `aim`; at `located` when nothing failed below it.
+/// Where the finer speed starts after the coarse one `located` a passing setting: at one
+/// setting the finer speed scores about the same or higher, so on the line between the coarse
+/// speed's highest failing setting and `located`, where it reaches `aim`; at `located` when
+/// nothing failed below it or the line reaches `aim` only past it (past it, the finer speed
+/// grows bigger than what the coarse one found).
 fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
     match fail {
         Some((knob, score)) if knob < located.knob && located.score > aim => {
@@ -752,11 +760,24 @@ fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
 }
 
 /// How a search spends its encodes: `probes` (AVIF at `speed`), then for AVIF `finish` at
-/// speed 6.
+/// the speed `finer`.
 struct Plan {
     speed: u8,
     probes: u32,
     finish: u32,
+    finer: u8,
+}
+
+impl Plan {
+    /// `probes` at `speed`, nothing finished at another.
+    fn alone(speed: u8, probes: u32) -> Self {
+        Self {
+            speed,
+            probes,
+            finish: 0,
+            finer: speed,
+        }
+    }
 }
 
 /// How a search located on the sample spends its encodes: `part` on the sample, then `whole`
@@ -983,21 +1004,63 @@ mod tests {
     }
 
     #[test]
-    fn a_tight_budget_locates_avif_at_speed_10_and_finishes_at_6() {
+    fn a_tight_budget_locates_avif_at_a_coarser_speed_and_finishes_at_a_finer_one() {
         let image = photo();
         let reference = Reference::new(&frame(&image)).unwrap();
         let shown = ToSrgb::new(None).unwrap();
         let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
-        // Plenty: speed 6 alone.
-        let roomy = run(&image, &reference, &shown, &limits, &deadline, 1.0).avif_plan();
-        assert_eq!((roomy.speed, roomy.probes, roomy.finish), (6, 6, 0));
-        // Three speed-6 encodes fit in 0.06 s here, not four: three at 10, one at 6.
+        let plan = |budget| {
+            let p = run(&image, &reference, &shown, &limits, &deadline, budget).avif_plan();
+            (p.speed, p.probes, p.finish, p.finer)
+        };
+        // Estimated here: 0.028 s an encode at speed 4, 0.019 at 6, 0.014 at 10.
+        assert_eq!(plan(1.0), (4, 6, 0, 4), "plenty: speed 4 alone");
+        assert_eq!(plan(0.1), (6, 2, 2, 4), "not 4 at 4");
+        assert_eq!(plan(0.08), (6, 2, 1, 4), "not 2 at 6 + 2 at 4");
+        assert_eq!(plan(0.06), (10, 2, 1, 4), "not 2 at 6 + 1 at 4");
+        assert_eq!(plan(0.05), (10, 2, 1, 6), "not 2 at 10 + 1 at 4");
+        assert_eq!(plan(0.04), (10, 2, 0, 10), "not 2 at 10 + 1 at 6");
         let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.06);
-        let plan = tight.avif_plan();
-        assert_eq!((plan.speed, plan.probes, plan.finish), (10, 3, 1));
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
-        let probe = searched(&tight, found, "located at speed 10 in", 4, 0.06);
+        let probe = searched(&tight, found, ", finished at speed 4 in 1", 3, 0.06);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
+    }
+
+    #[test]
+    fn the_finer_speed_goes_on_where_the_coarse_search_found_nothing() {
+        let image = photo();
+        let reference = Reference::new(&frame(&image)).unwrap();
+        let shown = ToSrgb::new(None).unwrap();
+        let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
+        let mut run = run(&image, &reference, &shown, &limits, &deadline, 1.0);
+        let coarse = Found {
+            best: None,
+            encodes: 2,
+            fail: Some((40, 70.0)),
+            next: Some(70),
+        };
+        let plan = Plan {
+            speed: 10,
+            probes: 2,
+            finish: 1,
+            finer: 4,
+        };
+        let bounds = Bounds {
+            low: 1,
+            high: 100,
+            start: 40,
+            slope: 1.5,
+            probes: 2,
+            beat: usize::MAX,
+        };
+        let coarser = Encoder::Avif { speed: 10 };
+        let (encoder, found) = run.finish(coarser, coarse, 80.0, &plan, bounds).unwrap();
+        let best = found.best.unwrap();
+        assert_eq!(
+            (encoder, best.knob, found.encodes),
+            (Encoder::Avif { speed: 4 }, 70, 3)
+        );
+        assert!(best.score >= 80.0, "{}", best.score);
     }
 
     /// What a search of `run` found, with the checks every search must pass: a note naming
@@ -1053,7 +1116,7 @@ mod tests {
     }
 
     #[test]
-    fn speed_6_starts_between_speed_10s_failing_and_passing_settings() {
+    fn the_finer_speed_starts_on_the_coarse_speeds_line() {
         let located = Probe {
             knob: 60,
             data: Vec::new(),

@@ -38,6 +38,8 @@ pub(crate) struct Found {
     pub encodes: u32,
     /// The highest failing knob and its score.
     pub fail: Option<(i32, f64)>,
+    /// The knob it would have tried next, when it stopped for want of probes.
+    pub next: Option<i32>,
 }
 
 /// Searches with `probe(knob)`; `first`, when given, is a probe already made at
@@ -134,6 +136,7 @@ pub(crate) fn search(
             .clamp(floor, ceiling);
     }
     found.fail = fail;
+    found.next = (found.encodes >= bounds.probes && !tried.contains(&knob)).then_some(knob);
     Ok(found)
 }
 
@@ -223,5 +226,18 @@ mod tests {
         let found = search(80.0, bounds(99, 2), None, model(0.5, 50.0), || true).unwrap();
         assert_eq!(found.encodes, 2);
         assert!(found.best.unwrap().knob < 99);
+    }
+
+    #[test]
+    fn out_of_probes_it_tells_where_it_would_go_next() {
+        // 50 fails (75); with one probe left, 53 aims two points past at the guessed slope
+        // and fails (76.5); the slope measured (0.5) puts 80 at 60.
+        let mut b = bounds(50, 2);
+        b.slope = 2.5;
+        let found = search(80.0, b, None, model(0.5, 50.0), || true).unwrap();
+        assert_eq!((found.encodes, found.next), (2, Some(60)));
+        // Done before its probes ran out: nowhere.
+        let found = search(80.0, bounds(85, 6), None, model(0.5, 50.0), || true).unwrap();
+        assert_eq!(found.next, None);
     }
 }
