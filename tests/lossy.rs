@@ -10,10 +10,14 @@ use ssimulacra2::{ColorPrimaries, Rgb, TransferCharacteristic, compute_frame_ssi
 
 use crate::common::fixture;
 
+/// `high`, with a budget of 60 s: for these small images it plans the same search as 20 s,
+/// and it keeps the clock's safety net (twice the budget) out of reach of a debug build
+/// sharing two cores with the rest of the suite.
 fn lossy(output: Output) -> Options {
     Options::default()
         .with_mode(Mode::Lossy(Target::HIGH))
         .with_output(output)
+        .with_time_budget(std::time::Duration::from_secs(60))
 }
 
 /// Decodes with `image`, orientation applied; also returns the ICC profile.

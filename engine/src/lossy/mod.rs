@@ -677,12 +677,12 @@ impl Run<'_> {
         if fit(left, 4) >= 4 {
             return Plan::alone(4, fit(left, 4));
         }
-        // (coarse speed, finer speed, coarse encodes at least)
-        let ladder = [(6, 4, 2), (10, 4, 2), (10, 6, 2)];
+        // (coarse speed, finer speed), each rung with two coarse encodes at least
+        let ladder = [(6, 4), (10, 4), (10, 6)];
         ladder
             .into_iter()
-            .find_map(|(speed, finer, least)| {
-                let finish = fit(left - f64::from(least) * cost(speed), finer).min(2);
+            .find_map(|(speed, finer)| {
+                let finish = fit(left - 2.0 * cost(speed), finer).min(2);
                 (finish > 0).then(|| Plan {
                     speed,
                     probes: fit(left - f64::from(finish) * cost(finer), speed),
