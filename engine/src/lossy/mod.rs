@@ -662,35 +662,29 @@ impl Run<'_> {
         }
     }
 
-    /// rav1e's plan: speed 4 when four encodes fit. Otherwise two or more encodes at a coarser
-    /// speed find the setting, and one or two at a finer speed finish from it: speed 6 then 4,
-    /// 10 then 4, or 10 then 6, the first whose encodes fit. At one setting the finer speed
-    /// scores about the same on photos (within 1.6 points) and higher on screenshots and
-    /// graphics, and it is smaller: 6 is 15 to 45 % smaller than 10 (which has only 32x32
-    /// blocks), and 4 (4x4 blocks, transforms chosen by rate and distortion) 1 to 8 % smaller
-    /// than 6 on photos and 14 to 33 % on screenshots (README), for about twice the time.
+    /// rav1e's plan: speed 4 when four encodes fit, else speed 6 when four fit. Otherwise
+    /// speed 10 finds the setting, in the encodes left after one or two at speed 6 that finish
+    /// from it. At one setting speed 6 scores within about a point of 10 and is 15 to 45 %
+    /// smaller (speed 10 has only 32x32 blocks) for five to seven times the encode time; speed
+    /// 4 (4x4 blocks, transforms chosen by rate and distortion) is 1 to 8 % smaller than 6 on
+    /// photos and 14 to 33 % on screenshots (README) for about twice the time. With fewer
+    /// than four encodes, speed 4 is not used: two or three at 6 and one at 4 found less
+    /// than four at 6 at target 90 on images of 2 to 2.5 MP (README).
     fn avif_plan(&self) -> Plan {
         let left = self.left();
         let cost = |speed| self.cost(Encoder::Avif { speed });
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
-        if fit(left, 4) >= 4 {
-            return Plan::alone(4, fit(left, 4));
+        if let Some(speed) = [4, 6].into_iter().find(|&speed| fit(left, speed) >= 4) {
+            return Plan::alone(speed, fit(left, speed));
         }
-        // (coarse speed, finer speed), each rung with two coarse encodes at least
-        let ladder = [(6, 4), (10, 4), (10, 6)];
-        ladder
-            .into_iter()
-            .find_map(|(speed, finer)| {
-                let finish = fit(left - 2.0 * cost(speed), finer).min(2);
-                (finish > 0).then(|| Plan {
-                    speed,
-                    probes: fit(left - f64::from(finish) * cost(finer), speed),
-                    finish,
-                    finer,
-                })
-            })
-            .unwrap_or_else(|| Plan::alone(10, fit(left, 10)))
+        let finish = fit(left - 2.0 * cost(10), 6).min(2);
+        Plan {
+            speed: 10,
+            probes: fit(left - f64::from(finish) * cost(6), 10),
+            finish,
+            finer: 6,
+        }
     }
 
     /// After a coarse AVIF search, up to `plan.finish` encodes at the finer speed: from the
@@ -1004,7 +998,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tight_budget_locates_avif_at_a_coarser_speed_and_finishes_at_a_finer_one() {
+    fn a_tight_budget_locates_avif_at_speed_10_and_finishes_at_6() {
         let image = photo();
         let reference = Reference::new(&frame(&image)).unwrap();
         let shown = ToSrgb::new(None).unwrap();
@@ -1015,14 +1009,12 @@ mod tests {
         };
         // Estimated here: 0.028 s an encode at speed 4, 0.019 at 6, 0.014 at 10.
         assert_eq!(plan(1.0), (4, 6, 0, 4), "plenty: speed 4 alone");
-        assert_eq!(plan(0.1), (6, 2, 2, 4), "not 4 at 4");
-        assert_eq!(plan(0.08), (6, 2, 1, 4), "not 2 at 6 + 2 at 4");
-        assert_eq!(plan(0.06), (10, 2, 1, 4), "not 2 at 6 + 1 at 4");
-        assert_eq!(plan(0.05), (10, 2, 1, 6), "not 2 at 10 + 1 at 4");
-        assert_eq!(plan(0.04), (10, 2, 0, 10), "not 2 at 10 + 1 at 6");
+        assert_eq!(plan(0.1), (6, 5, 0, 6), "not 4 at 4");
+        assert_eq!(plan(0.06), (10, 3, 1, 6), "not 4 at 6");
+        assert_eq!(plan(0.04), (10, 2, 0, 6), "not 2 at 10 + 1 at 6");
         let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.06);
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
-        let probe = searched(&tight, found, ", finished at speed 4 in 1", 3, 0.06);
+        let probe = searched(&tight, found, ", finished at speed 6 in 1", 4, 0.06);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
     }
 
@@ -1043,7 +1035,7 @@ mod tests {
             speed: 10,
             probes: 2,
             finish: 1,
-            finer: 4,
+            finer: 6,
         };
         let bounds = Bounds {
             low: 1,
@@ -1058,7 +1050,7 @@ mod tests {
         let best = found.best.unwrap();
         assert_eq!(
             (encoder, best.knob, found.encodes),
-            (Encoder::Avif { speed: 4 }, 70, 3)
+            (Encoder::Avif { speed: 6 }, 70, 3)
         );
         assert!(best.score >= 80.0, "{}", best.score);
     }
