@@ -32,8 +32,7 @@ const PROBES: u32 = 6;
 /// (0.29 measured idle by `lossy::score::tests::timing`, with room for a busy machine).
 const SCORE_COST: f64 = 0.35;
 
-/// Score points above the target where an AVIF search located at a coarse speed starts at the
-/// finer one.
+/// Score points above the target where an AVIF search located at speed 10 starts at speed 6.
 const FINISH_CUSHION: f64 = 1.0;
 
 /// Score points above the target a search on the sample aims for, when two whole-image
@@ -387,7 +386,7 @@ impl Run<'_> {
             Plan::alone(10, self.affordable(variants(format, 10).0))
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
-        // encodes: AVIF's three or more include its finish at a finer speed; the others'
+        // encodes: AVIF's three or more include its speed-6 finish; the others'
         // five, two comparing variants and three searching.
         let few = if format == Format::Avif { 3 } else { 5 };
         if plan.probes + plan.finish < few
@@ -683,12 +682,11 @@ impl Run<'_> {
             speed: 10,
             probes: fit(left - f64::from(finish) * cost(6), 10),
             finish,
-            finer: 6,
         }
     }
 
-    /// After a coarse AVIF search, up to `plan.finish` encodes at the finer speed: from the
-    /// setting it found, or where it would have gone next when nothing passed. The smaller
+    /// After a speed-10 AVIF search, up to `plan.finish` encodes at speed 6: from the setting
+    /// it found, or where it would have gone next when nothing passed. The smaller
     /// passing result is kept, with the encoder that made it.
     fn finish(
         &mut self,
@@ -713,13 +711,13 @@ impl Run<'_> {
             beat: bounds.beat.min(len),
             ..bounds
         };
-        let finer = Encoder::Avif { speed: plan.finer };
+        let finer = Encoder::Avif { speed: 6 };
         let more = self.search(finer, target, bounds, None)?;
         self.notes.push(note(
             Level::Info,
             format!(
-                "lossy: avif located at speed {} in {} encodes, finished at speed {} in {}",
-                plan.speed, found.encodes, plan.finer, more.encodes
+                "lossy: avif located at speed {} in {} encodes, finished at speed 6 in {}",
+                plan.speed, found.encodes, more.encodes
             ),
         ));
         let encodes = found.encodes + more.encodes;
@@ -737,11 +735,10 @@ impl Run<'_> {
     }
 }
 
-/// Where the finer speed starts after the coarse one `located` a passing setting: at one
-/// setting the finer speed scores about the same or higher, so on the line between the coarse
-/// speed's highest failing setting and `located`, where it reaches `aim`; at `located` when
-/// nothing failed below it or the line reaches `aim` only past it (past it, the finer speed
-/// grows bigger than what the coarse one found).
+/// Where speed 6 starts after speed 10 `located` a passing setting: the two speeds score
+/// within about a point at one setting, so on the line between speed 10's highest failing
+/// setting and `located`, where it reaches `aim`; at `located` when nothing failed below it
+/// or the line reaches `aim` only past it (past it, speed 6 grows bigger than what 10 found).
 fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
     match fail {
         Some((knob, score)) if knob < located.knob && located.score > aim => {
@@ -754,12 +751,11 @@ fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
 }
 
 /// How a search spends its encodes: `probes` (AVIF at `speed`), then for AVIF `finish` at
-/// the speed `finer`.
+/// speed 6.
 struct Plan {
     speed: u8,
     probes: u32,
     finish: u32,
-    finer: u8,
 }
 
 impl Plan {
@@ -769,7 +765,6 @@ impl Plan {
             speed,
             probes,
             finish: 0,
-            finer: speed,
         }
     }
 }
@@ -1005,13 +1000,13 @@ mod tests {
         let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
         let plan = |budget| {
             let p = run(&image, &reference, &shown, &limits, &deadline, budget).avif_plan();
-            (p.speed, p.probes, p.finish, p.finer)
+            (p.speed, p.probes, p.finish)
         };
         // Estimated here: 0.028 s an encode at speed 4, 0.019 at 6, 0.014 at 10.
-        assert_eq!(plan(1.0), (4, 6, 0, 4), "plenty: speed 4 alone");
-        assert_eq!(plan(0.1), (6, 5, 0, 6), "not 4 at 4");
-        assert_eq!(plan(0.06), (10, 3, 1, 6), "not 4 at 6");
-        assert_eq!(plan(0.04), (10, 2, 0, 6), "not 2 at 10 + 1 at 6");
+        assert_eq!(plan(1.0), (4, 6, 0), "plenty: speed 4 alone");
+        assert_eq!(plan(0.1), (6, 5, 0), "not 4 at 4");
+        assert_eq!(plan(0.06), (10, 3, 1), "not 4 at 6");
+        assert_eq!(plan(0.04), (10, 2, 0), "not 2 at 10 + 1 at 6");
         let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.06);
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
         let probe = searched(&tight, found, ", finished at speed 6 in 1", 4, 0.06);
@@ -1035,7 +1030,6 @@ mod tests {
             speed: 10,
             probes: 2,
             finish: 1,
-            finer: 6,
         };
         let bounds = Bounds {
             low: 1,
