@@ -88,8 +88,9 @@ pub(crate) fn search(
             if pass.is_none_or(|(k, _)| p.knob < k) {
                 pass = Some((p.knob, p.score));
             }
-            // Far bigger than the best so far: the few steps left will not close the gap.
-            if p.data.len() / 2 > bounds.beat {
+            // Far bigger than the best so far with nothing failing below: the few steps left
+            // will not close the gap. A failing probe smaller than the best leaves room.
+            if p.data.len() / 2 > bounds.beat && fail.is_none() {
                 break;
             }
             if found
@@ -219,6 +220,33 @@ mod tests {
         let found = search(80.0, b, None, flattening, || true).unwrap();
         assert_eq!(found.encodes, 3);
         assert!(found.best.is_some_and(|p| p.score >= 80.0));
+    }
+
+    #[test]
+    fn a_far_bigger_pass_above_a_smaller_fail_goes_on() {
+        // Flat to knob 60, then steep: 80 is reached at 72 (3,350 bytes, under the 3,500 to
+        // beat). 40 and 65 fail; the flat slope sends the third probe a quarter range up, to
+        // 90, which passes at more than twice the bytes to beat. The fail at 65 is smaller
+        // than that, so the search goes back between them.
+        let kinked = |knob: i32| {
+            let k = f64::from(knob);
+            let score = if k < 60.0 {
+                50.0 + 0.1 * k
+            } else {
+                56.0 + 2.0 * (k - 60.0)
+            };
+            Ok(Probe {
+                knob,
+                data: vec![0; (100.0 * 1.05f64.powf(k)) as usize],
+                score,
+            })
+        };
+        let mut b = bounds(40, 6);
+        b.beat = 3500;
+        let found = search(80.0, b, None, kinked, || true).unwrap();
+        let best = found.best.expect("found");
+        assert_eq!(best.knob, 72);
+        assert!(best.data.len() < b.beat);
     }
 
     #[test]
