@@ -224,10 +224,10 @@ mod tests {
 
     #[test]
     fn a_far_bigger_pass_above_a_smaller_fail_goes_on() {
-        // Flat to knob 60, then steep: 80 is reached at 72 (3,350 bytes, under the 3,500 to
+        // Flat to knob 60, then steep: 80 is reached at 72 (3,355 bytes, under the 3,500 to
         // beat). 40 and 65 fail; the flat slope sends the third probe a quarter range up, to
-        // 90, which passes at more than twice the bytes to beat. The fail at 65 is smaller
-        // than that, so the search goes back between them.
+        // 90, which passes at more than twice the bytes to beat. The fail at 65 (2,379 bytes)
+        // is under them, so the search goes back between the two.
         let kinked = |knob: i32| {
             let k = f64::from(knob);
             let score = if k < 60.0 {
