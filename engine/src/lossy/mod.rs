@@ -390,8 +390,8 @@ impl Run<'_> {
             Plan::alone(10, self.affordable(variants(format, 10).0))
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
-        // encodes: AVIF's three or more include its speed-6 finish; the others'
-        // five, two comparing variants and three searching.
+        // encodes: AVIF's three or more include its speed-6 finish; the others' five, two
+        // comparing variants and three searching.
         let few = if format == Format::Avif { 3 } else { 5 };
         if plan.probes + plan.finish < few
             && let Some(sampled) = self.sampled_plan(format)
@@ -701,11 +701,10 @@ impl Run<'_> {
         bounds: Bounds,
     ) -> Result<(Encoder, Found)> {
         let start = match &found.best {
-            _ if plan.finish == 0 => None,
             Some(located) => Some(finish_start(located, found.fail, target + FINISH_CUSHION)),
             None => found.next,
         };
-        let Some(start) = start else {
+        let Some(start) = start.filter(|_| plan.finish > 0) else {
             return Ok((coarse, found));
         };
         let len = found.best.as_ref().map_or(usize::MAX, |p| p.data.len());
@@ -966,44 +965,56 @@ mod tests {
         assert_eq!(Some(again), out.ssimulacra2);
     }
 
-    /// A search of `image` allowed `budget` estimated seconds.
-    fn run<'a>(
-        image: &'a Rgba8,
-        reference: &'a Reference,
-        shown: &'a ToSrgb,
-        limits: &'a Limits,
-        deadline: &'a Deadline,
-        budget: f64,
-    ) -> Run<'a> {
-        Run {
-            target: 80.0,
-            image,
-            srgb: None,
-            reference,
-            sample: None,
-            tiles: None,
-            icc: None,
-            shown,
-            limits,
-            deadline,
-            megapixels: f64::from(image.width * image.height) / 1e6,
-            transparent: false,
-            planned: 0.0,
-            reserve: 0.0,
-            budget,
-            encodes: 0,
-            notes: Vec::new(),
+    /// What a search of a test image borrows: the image, its reference, an sRGB display,
+    /// default limits and no deadline.
+    struct Fixture {
+        image: Rgba8,
+        reference: Reference,
+        shown: ToSrgb,
+        limits: Limits,
+        deadline: Deadline,
+    }
+
+    impl Fixture {
+        fn of(image: Rgba8) -> Self {
+            Self {
+                reference: Reference::new(&frame(&image)).unwrap(),
+                image,
+                shown: ToSrgb::new(None).unwrap(),
+                limits: Limits::default(),
+                deadline: Deadline::with_stop(None, None),
+            }
+        }
+
+        /// A search of the image allowed `budget` estimated seconds.
+        fn run(&self, budget: f64) -> Run<'_> {
+            Run {
+                target: 80.0,
+                image: &self.image,
+                srgb: None,
+                reference: &self.reference,
+                sample: None,
+                tiles: None,
+                icc: None,
+                shown: &self.shown,
+                limits: &self.limits,
+                deadline: &self.deadline,
+                megapixels: f64::from(self.image.width * self.image.height) / 1e6,
+                transparent: false,
+                planned: 0.0,
+                reserve: 0.0,
+                budget,
+                encodes: 0,
+                notes: Vec::new(),
+            }
         }
     }
 
     #[test]
     fn a_tight_budget_locates_avif_at_speed_10_and_finishes_at_6() {
-        let image = photo();
-        let reference = Reference::new(&frame(&image)).unwrap();
-        let shown = ToSrgb::new(None).unwrap();
-        let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
+        let fixture = Fixture::of(photo());
         let plan = |budget| {
-            let p = run(&image, &reference, &shown, &limits, &deadline, budget).avif_plan();
+            let p = fixture.run(budget).avif_plan();
             (p.speed, p.probes, p.finish)
         };
         // Estimated here: 0.026 s an encode at speed 4, 0.018 at 6, 0.013 at 10.
@@ -1011,7 +1022,7 @@ mod tests {
         assert_eq!(plan(0.1), (6, 5, 0), "not 4 at 4");
         assert_eq!(plan(0.06), (10, 3, 1), "not 4 at 6");
         assert_eq!(plan(0.035), (10, 2, 0), "not 2 at 10 + 1 at 6");
-        let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.06);
+        let mut tight = fixture.run(0.06);
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
         let probe = searched(&tight, found, ", finished at speed 6 in 1", 4, 0.06);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
@@ -1019,11 +1030,8 @@ mod tests {
 
     #[test]
     fn the_finer_speed_goes_on_where_the_coarse_search_found_nothing() {
-        let image = photo();
-        let reference = Reference::new(&frame(&image)).unwrap();
-        let shown = ToSrgb::new(None).unwrap();
-        let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
-        let mut run = run(&image, &reference, &shown, &limits, &deadline, 1.0);
+        let fixture = Fixture::of(photo());
+        let mut run = fixture.run(1.0);
         let coarse = Found {
             best: None,
             encodes: 2,
@@ -1081,17 +1089,14 @@ mod tests {
 
     #[test]
     fn a_format_too_dear_to_search_whole_is_located_on_the_sample() {
-        let image = photo_sized(384, 256);
-        let source = frame(&image);
+        let fixture = Fixture::of(photo_sized(384, 256));
+        let image = &fixture.image;
         let tiles = Tiles { side: 32, count: 4 };
         let grid = sample::grid(image.width, image.height, tiles).unwrap();
-        let part = sample::mosaic(&source, grid, tiles.side).unwrap();
+        let part = sample::mosaic(&frame(image), grid, tiles.side).unwrap();
         let sample = sample_of(&part, &part, false, grid).unwrap();
-        let reference = Reference::new(&source).unwrap();
-        let shown = ToSrgb::new(None).unwrap();
-        let (limits, deadline) = (Limits::default(), Deadline::with_stop(None, None));
         // Two whole-image encodes fit in 0.15 s here, not three; three on the sample too.
-        let mut tight = run(&image, &reference, &shown, &limits, &deadline, 0.15);
+        let mut tight = fixture.run(0.15);
         tight.sample = Some(&sample);
         // Within JPEG 4:2:0's reach on this noise.
         tight.target = 60.0;
@@ -1101,7 +1106,13 @@ mod tests {
         let found = tight.format(Format::Jpeg, usize::MAX).unwrap();
         let probe = searched(&tight, found, "located on a 0.0 MP sample", 5, 0.15);
         // The result is the whole image's, scored against the whole image.
-        let scored = check(&reference, &shown, Format::Jpeg, &probe.data, &limits).unwrap();
+        let Fixture {
+            reference,
+            shown,
+            limits,
+            ..
+        } = &fixture;
+        let scored = check(reference, shown, Format::Jpeg, &probe.data, limits).unwrap();
         assert!(scored >= 60.0 && scored == probe.score, "{scored}");
     }
 
