@@ -2,6 +2,7 @@
 //! pixels score at least the target against the input as displayed. Every probe is decoded
 //! by the format's decoder and scored; the lossless result competes.
 
+mod blur;
 mod formats;
 mod sample;
 pub(crate) mod score;

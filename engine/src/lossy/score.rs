@@ -11,10 +11,13 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use ssimulacra2::{Blur, ColorPrimaries, LinearRgb, Rgb, TransferCharacteristic, Xyb};
+use rayon::prelude::*;
+use ssimulacra2::{ColorPrimaries, LinearRgb, Rgb, TransferCharacteristic, Xyb};
 
 use crate::error::{Error, Result};
 use crate::guard::{Frame, Samples};
+
+use super::blur::{blur, fused};
 
 /// Number of scales, the first at full size.
 const SCALES: usize = 6;
@@ -173,10 +176,11 @@ impl Pyramid {
 
 impl Level {
     fn new(xyb: Planes, width: usize, height: usize) -> Self {
-        let (mu, mut variance) = rayon::join(
-            || blurred(&xyb, width, height),
-            || blurred(&products(&xyb, &xyb), width, height),
-        );
+        let planes = xyb.iter().map(|p| (&p[..], None));
+        let squares = xyb.iter().map(|p| (&p[..], Some(&p[..])));
+        let mut blurs = blurred(planes.chain(squares), width, height);
+        let mu: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
+        let mut variance: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
         for (v, m) in variance.iter_mut().zip(&mu) {
             subtract_products(v, m, m);
         }
@@ -185,35 +189,33 @@ impl Level {
 
     /// The candidate's side at this scale (`xyb`, same size) and the averages of both maps.
     fn compare(&self, xyb: &Planes, width: usize, height: usize) -> Averages {
-        // The crate's blur runs its vertical pass on one thread: three blurs side by side.
-        let (mu, (mut variance, mut covariance)) = rayon::join(
-            || blurred(xyb, width, height),
-            || {
+        let planes = xyb.iter().map(|p| (&p[..], None));
+        let squares = xyb.iter().map(|p| (&p[..], Some(&p[..])));
+        let crossed = self
+            .xyb
+            .iter()
+            .zip(xyb)
+            .map(|(s, p)| (&s[..], Some(&p[..])));
+        let mut blurs = blurred(planes.chain(squares).chain(crossed), width, height);
+        let mu: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
+        let squares: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
+        let crossed: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
+        let norms: Vec<_> = (0..3)
+            .into_par_iter()
+            .map(|c| {
                 rayon::join(
-                    || blurred(&products(xyb, xyb), width, height),
-                    || blurred(&products(&self.xyb, xyb), width, height),
+                    || {
+                        let means = [&self.mu[c][..], &mu[c]];
+                        ssim_norms(means, &self.variance[c], &squares[c], &crossed[c])
+                    },
+                    || edge_norms(&self.xyb[c], &self.mu[c], &xyb[c], &mu[c]),
                 )
-            },
-        );
-        for c in 0..3 {
-            subtract_products(&mut variance[c], &mu[c], &mu[c]);
-            subtract_products(&mut covariance[c], &self.mu[c], &mu[c]);
+            })
+            .collect();
+        Averages {
+            ssim: std::array::from_fn(|c| norms[c].0),
+            edge: std::array::from_fn(|c| norms[c].1),
         }
-        let mut averages = Averages {
-            ssim: [[0.0; 2]; 3],
-            edge: [[0.0; 4]; 3],
-        };
-        for c in 0..3 {
-            averages.ssim[c] = ssim_norms(
-                &self.mu[c],
-                &mu[c],
-                &self.variance[c],
-                &variance[c],
-                &covariance[c],
-            );
-            averages.edge[c] = edge_norms(&self.xyb[c], &self.mu[c], &xyb[c], &mu[c]);
-        }
-        averages
     }
 }
 
@@ -272,25 +274,45 @@ fn half(linear: &LinearRgb) -> LinearRgb {
     LinearRgb::new(out, half_width, half_height).expect("the size matches the data")
 }
 
-/// XYB shifted into about 0..1 (X scaled up, B made relative to Y), as planes.
+/// XYB shifted into about 0..1 (X scaled up, B made relative to Y), as planes; converted in
+/// bands of rows side by side.
 fn positive_xyb(linear: LinearRgb) -> Planes {
-    let xyb = Xyb::from(linear);
-    let plane = |shift: fn([f32; 3]) -> f32| xyb.data().iter().map(|&p| shift(p)).collect();
-    [
-        plane(|[x, _, _]| x.mul_add(14.0, 0.42)),
-        plane(|[_, y, _]| y + 0.01),
-        plane(|[_, y, b]| (b - y) + 0.55),
-    ]
+    const BAND: usize = 64;
+    let width = linear.width();
+    let bands: Vec<Planes> = linear
+        .data()
+        .par_chunks(width * BAND)
+        .map(|band| {
+            let band = LinearRgb::new(band.to_vec(), width, band.len() / width)
+                .expect("a band holds whole rows");
+            let xyb = Xyb::from(band);
+            let plane = |shift: fn([f32; 3]) -> f32| xyb.data().iter().map(|&p| shift(p)).collect();
+            [
+                plane(|[x, _, _]| fused(x, 14.0, 0.42)),
+                plane(|[_, y, _]| y + 0.01),
+                plane(|[_, y, b]| (b - y) + 0.55),
+            ]
+        })
+        .collect();
+    std::array::from_fn(|c| bands.iter().flat_map(|b| b[c].iter().copied()).collect())
 }
 
-/// The planes blurred with the metric's Gaussian.
-fn blurred(planes: &Planes, width: usize, height: usize) -> Planes {
-    Blur::new(width, height).blur(planes)
-}
-
-/// Pixel-wise products of two sets of planes.
-fn products(a: &Planes, b: &Planes) -> Planes {
-    std::array::from_fn(|c| a[c].iter().zip(&b[c]).map(|(x, y)| x * y).collect())
+/// Planes blurred with the metric's Gaussian, all side by side, in order: `(a, None)` blurs
+/// `a`, `(a, Some(b))` the pixel-wise product of `a` and `b`.
+fn blurred<'a>(
+    jobs: impl Iterator<Item = (&'a [f32], Option<&'a [f32]>)>,
+    width: usize,
+    height: usize,
+) -> std::vec::IntoIter<Vec<f32>> {
+    let jobs: Vec<_> = jobs.collect();
+    let out: Vec<Vec<f32>> = jobs
+        .into_par_iter()
+        .map(|(a, b)| match b {
+            Some(b) => blur(width, height, |i| a[i] * b[i]),
+            None => blur(width, height, |i| a[i]),
+        })
+        .collect();
+    out.into_iter()
 }
 
 /// `blurred[i] -= a[i] * b[i]`: a blurred product becomes a (co)variance.
@@ -301,20 +323,23 @@ fn subtract_products(blurred: &mut [f32], a: &[f32], b: &[f32]) {
 }
 
 /// 1- and 4-norms of `1 - SSIM` over one plane, with the luminance term taken as
-/// `1 - (mu1 - mu2)^2` (no division by the means, as the metric defines it).
+/// `1 - (mu1 - mu2)^2` (no division by the means, as the metric defines it). The candidate's
+/// variance and the covariance come as blurred products, their means' product not yet
+/// subtracted.
 fn ssim_norms(
-    mu1: &[f32],
-    mu2: &[f32],
+    [mu1, mu2]: [&[f32]; 2],
     variance1: &[f32],
-    variance2: &[f32],
-    covariance: &[f32],
+    squares2: &[f32],
+    crossed: &[f32],
 ) -> [f64; 2] {
     let mut sums = [0.0f64; 2];
     for i in 0..mu1.len() {
+        let variance2 = squares2[i] - mu2[i] * mu2[i];
+        let covariance = crossed[i] - mu1[i] * mu2[i];
         let difference = mu1[i] - mu2[i];
-        let luminance = difference.mul_add(-difference, 1.0);
-        let structure = 2f32.mul_add(covariance[i], C2);
-        let spread = variance1[i] + variance2[i] + C2;
+        let luminance = fused(difference, -difference, 1.0);
+        let structure = fused(2.0, covariance, C2);
+        let spread = variance1[i] + variance2 + C2;
         let error = (1.0 - f64::from(luminance * structure / spread)).max(0.0);
         sums[0] += error;
         sums[1] += error.powi(4);
