@@ -392,11 +392,13 @@ impl Run<'_> {
             Plan::alone(10, self.affordable(variants(format, 10).0))
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
-        // encodes: AVIF's three or more include its speed-6 finish; the others' five, two
-        // comparing variants and three searching.
+        // encodes: AVIF's three, the others' five (two comparing variants, three searching).
+        // An AVIF search all at speed 10 does worse than one at speed 6 from where the
+        // sample located the setting.
         let few = if format == Format::Avif { 3 } else { 5 };
-        if plan.probes + plan.finish < few
-            && let Some(sampled) = self.sampled_plan(format)
+        let coarse = format == Format::Avif && plan.speed == 10 && plan.finish == 0;
+        if let Some(sampled) = self.sampled_plan(format)
+            && (plan.probes + plan.finish < few || (coarse && sampled.whole_speed == 6))
         {
             return self.sampled(format, sampled, beat);
         }
@@ -535,6 +537,14 @@ impl Run<'_> {
                 part.encodes
             ),
         ));
+        // AVIF may finish at a finer speed than it was located at: at one setting, speeds 6
+        // and 10 score within about a point.
+        let encoder = match encoder {
+            Encoder::Avif { .. } => Encoder::Avif {
+                speed: plan.whole_speed,
+            },
+            other => other,
+        };
         let target = self.target + self.margin(format);
         let slope = match fail {
             Some((knob, score)) if knob < at.knob && score < at.score => {
@@ -616,19 +626,19 @@ impl Run<'_> {
     }
 
     /// For a format too dear to search whole: at least three encodes on the sample and one
-    /// or two on the whole image, as many as fit; AVIF at speed 6 when they fit, else 10.
+    /// or two on the whole image, as many as fit. AVIF at speed 6 on both when that fits,
+    /// else located at speed 10 and finished at 6, else 10 on both.
     fn sampled_plan(&self, format: Format) -> Option<Sampled> {
         let sample = self.sample?;
         let left = self.left();
-        let speeds: &[u8] = if format == Format::Avif {
-            &[6, 10]
+        let speeds: &[(u8, u8)] = if format == Format::Avif {
+            &[(6, 6), (10, 6), (10, 10)]
         } else {
-            &[10]
+            &[(10, 10)]
         };
-        speeds.iter().find_map(|&speed| {
-            let encoder = variants(format, speed).0;
-            let whole = self.cost(encoder);
-            let part = self.cost_at(encoder, sample.megapixels());
+        speeds.iter().find_map(|&(speed, whole_speed)| {
+            let whole = self.cost(variants(format, whole_speed).0);
+            let part = self.cost_at(variants(format, speed).0, sample.megapixels());
             (1..=2u32)
                 .rev()
                 .find(|&n| left >= f64::from(n) * whole + 3.0 * part)
@@ -638,6 +648,7 @@ impl Run<'_> {
                         (((left - f64::from(n) * whole) / part) as u32).min(PROBES),
                     ),
                     whole: n,
+                    whole_speed,
                 })
         })
     }
@@ -775,10 +786,11 @@ impl Plan {
 }
 
 /// How a search located on the sample spends its encodes: `part` on the sample, then `whole`
-/// on the whole image.
+/// on the whole image (AVIF at `whole_speed`).
 struct Sampled {
     part: Plan,
     whole: u32,
+    whole_speed: u8,
 }
 
 /// What the search of one format found: the smallest passing probe and its encoder, and
@@ -1116,6 +1128,41 @@ mod tests {
         } = &fixture;
         let scored = check(reference, shown, Format::Jpeg, &probe.data, limits).unwrap();
         assert!(scored >= 50.0 && scored == probe.score, "{scored}");
+    }
+
+    #[test]
+    fn avif_located_at_speed_10_on_the_sample_finishes_whole_at_6() {
+        let fixture = Fixture::of(photo_sized(448, 256));
+        let image = &fixture.image;
+        let tiles = Tiles { side: 32, count: 4 };
+        let grid = sample::grid(image.width, image.height, tiles).unwrap();
+        let part = sample::mosaic(&frame(image), grid, tiles.side).unwrap();
+        let sample = sample_of(&part, &part, false, grid).unwrap();
+        // Here 0.167 s buys three whole encodes at speed 10 but none at 6 after two at 10,
+        // or one whole at 6 after three on the sample at 10, not at 6.
+        let mut tight = fixture.run(0.167);
+        tight.sample = Some(&sample);
+        let whole = tight.avif_plan();
+        assert_eq!((whole.speed, whole.probes, whole.finish), (10, 3, 0));
+        let plan = tight.sampled_plan(Format::Avif).unwrap();
+        assert_eq!(
+            (
+                plan.part.speed,
+                plan.part.probes,
+                plan.whole,
+                plan.whole_speed
+            ),
+            (10, 3, 1, 6)
+        );
+        let found = tight.format(Format::Avif, usize::MAX).unwrap();
+        let probe = searched(&tight, found, "avif speed 10: located on", 4, 0.167);
+        let notes: Vec<_> = tight.notes.iter().map(|n| n.message.clone()).collect();
+        assert!(
+            notes.iter().any(|n| n.starts_with("lossy: avif speed 6: ")
+                && n.ends_with("1 encodes on the whole image")),
+            "{notes:?}"
+        );
+        assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
     }
 
     #[test]
