@@ -176,11 +176,8 @@ impl Pyramid {
 
 impl Level {
     fn new(xyb: Planes, width: usize, height: usize) -> Self {
-        let planes = xyb.iter().map(|p| (&p[..], None));
-        let squares = xyb.iter().map(|p| (&p[..], Some(&p[..])));
-        let mut blurs = blurred(planes.chain(squares), width, height);
-        let mu: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
-        let mut variance: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
+        let mut blurs = blurred(planes_and_squares(&xyb), width, height);
+        let (mu, mut variance) = (three(&mut blurs), three(&mut blurs));
         for (v, m) in variance.iter_mut().zip(&mu) {
             subtract_products(v, m, m);
         }
@@ -189,17 +186,10 @@ impl Level {
 
     /// The candidate's side at this scale (`xyb`, same size) and the averages of both maps.
     fn compare(&self, xyb: &Planes, width: usize, height: usize) -> Averages {
-        let planes = xyb.iter().map(|p| (&p[..], None));
-        let squares = xyb.iter().map(|p| (&p[..], Some(&p[..])));
-        let crossed = self
-            .xyb
-            .iter()
-            .zip(xyb)
-            .map(|(s, p)| (&s[..], Some(&p[..])));
-        let mut blurs = blurred(planes.chain(squares).chain(crossed), width, height);
-        let mu: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
-        let squares: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
-        let crossed: Planes = std::array::from_fn(|_| blurs.next().unwrap_or_default());
+        let crossed = self.xyb.iter().zip(xyb);
+        let crossed = crossed.map(|(s, p)| (&s[..], Some(&p[..])));
+        let mut blurs = blurred(planes_and_squares(xyb).chain(crossed), width, height);
+        let (mu, squares, crossed) = (three(&mut blurs), three(&mut blurs), three(&mut blurs));
         let norms: Vec<_> = (0..3)
             .into_par_iter()
             .map(|c| {
@@ -295,6 +285,17 @@ fn positive_xyb(linear: LinearRgb) -> Planes {
         })
         .collect();
     std::array::from_fn(|c| bands.iter().flat_map(|b| b[c].iter().copied()).collect())
+}
+
+/// The blurs of `xyb`'s planes, then of their squares, for [`blurred`].
+fn planes_and_squares(xyb: &Planes) -> impl Iterator<Item = (&[f32], Option<&[f32]>)> {
+    let planes = xyb.iter().map(|p| (&p[..], None));
+    planes.chain(xyb.iter().map(|p| (&p[..], Some(&p[..]))))
+}
+
+/// The next three of [`blurred`]'s planes.
+fn three(blurs: &mut impl Iterator<Item = Vec<f32>>) -> Planes {
+    std::array::from_fn(|_| blurs.next().unwrap_or_default())
 }
 
 /// Planes blurred with the metric's Gaussian, all side by side, in order: `(a, None)` blurs
