@@ -1002,6 +1002,14 @@ mod tests {
             }
         }
 
+        /// A sample of the image: four tiles of 32 pixels.
+        fn sample(&self) -> Sample {
+            let tiles = Tiles { side: 32, count: 4 };
+            let grid = sample::grid(self.image.width, self.image.height, tiles).unwrap();
+            let part = sample::mosaic(&frame(&self.image), grid, tiles.side).unwrap();
+            sample_of(&part, &part, false, grid).unwrap()
+        }
+
         /// A search of the image allowed `budget` estimated seconds.
         fn run(&self, budget: f64) -> Run<'_> {
             Run {
@@ -1108,11 +1116,7 @@ mod tests {
     #[test]
     fn a_format_too_dear_to_search_whole_is_located_on_the_sample() {
         let fixture = Fixture::of(photo_sized(448, 256));
-        let image = &fixture.image;
-        let tiles = Tiles { side: 32, count: 4 };
-        let grid = sample::grid(image.width, image.height, tiles).unwrap();
-        let part = sample::mosaic(&frame(image), grid, tiles.side).unwrap();
-        let sample = sample_of(&part, &part, false, grid).unwrap();
+        let sample = fixture.sample();
         // Two whole-image encodes fit in 0.104 s here, not three; three on the sample too.
         let mut tight = fixture.run(0.104);
         tight.sample = Some(&sample);
@@ -1137,11 +1141,7 @@ mod tests {
     #[test]
     fn avif_located_at_speed_10_on_the_sample_finishes_whole_at_6() {
         let fixture = Fixture::of(photo_sized(448, 256));
-        let image = &fixture.image;
-        let tiles = Tiles { side: 32, count: 4 };
-        let grid = sample::grid(image.width, image.height, tiles).unwrap();
-        let part = sample::mosaic(&frame(image), grid, tiles.side).unwrap();
-        let sample = sample_of(&part, &part, false, grid).unwrap();
+        let sample = fixture.sample();
         // Here 0.167 s buys three whole encodes at speed 10 but none at 6 after two at 10,
         // or one whole at 6 after three on the sample at 10, not at 6.
         let mut tight = fixture.run(0.167);
