@@ -6,7 +6,8 @@
 //! that depends on the source alone (its XYB planes, their blurred mean and blurred variance) is
 //! computed once in [`Reference::new`]; [`Reference::score`] computes only the candidate's side
 //! and the cross term. The result equals `ssimulacra2::compute_frame_ssimulacra2` on the same
-//! pair; the blur and the colour conversions are the `ssimulacra2` crate's own.
+//! pair; the colour conversions are the `ssimulacra2` crate's own, and the blur computes the
+//! crate's filter with the crate's operations (see `blur`).
 
 use std::fmt;
 use std::sync::OnceLock;
