@@ -266,26 +266,29 @@ fn half(linear: &LinearRgb) -> LinearRgb {
 }
 
 /// XYB shifted into about 0..1 (X scaled up, B made relative to Y), as planes; converted in
-/// bands of rows side by side.
+/// bands of rows side by side, each written straight into its rows of the planes.
 fn positive_xyb(linear: LinearRgb) -> Planes {
     const BAND: usize = 64;
     let width = linear.width();
-    let bands: Vec<Planes> = linear
+    let rows = width * BAND;
+    let mut planes: Planes = std::array::from_fn(|_| vec![0.0; linear.data().len()]);
+    let [x, y, b] = &mut planes;
+    linear
         .data()
-        .par_chunks(width * BAND)
-        .map(|band| {
+        .par_chunks(rows)
+        .zip(x.par_chunks_mut(rows))
+        .zip(y.par_chunks_mut(rows))
+        .zip(b.par_chunks_mut(rows))
+        .for_each(|(((band, x), y), b)| {
             let band = LinearRgb::new(band.to_vec(), width, band.len() / width)
                 .expect("a band holds whole rows");
-            let xyb = Xyb::from(band);
-            let plane = |shift: fn([f32; 3]) -> f32| xyb.data().iter().map(|&p| shift(p)).collect();
-            [
-                plane(|[x, _, _]| fused(x, 14.0, 0.42)),
-                plane(|[_, y, _]| y + 0.01),
-                plane(|[_, y, b]| (b - y) + 0.55),
-            ]
-        })
-        .collect();
-    std::array::from_fn(|c| bands.iter().flat_map(|b| b[c].iter().copied()).collect())
+            for (i, &[px, py, pb]) in Xyb::from(band).data().iter().enumerate() {
+                x[i] = fused(px, 14.0, 0.42);
+                y[i] = py + 0.01;
+                b[i] = (pb - py) + 0.55;
+            }
+        });
+    planes
 }
 
 /// The blurs of `xyb`'s planes, then of their squares, for [`blurred`].
