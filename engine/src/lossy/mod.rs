@@ -1010,6 +1010,14 @@ mod tests {
             sample_of(&part, &part, false, grid).unwrap()
         }
 
+        /// A search of the image allowed `budget` estimated seconds, with `sample`.
+        fn run_sampled<'a>(&'a self, budget: f64, sample: &'a Sample) -> Run<'a> {
+            Run {
+                sample: Some(sample),
+                ..self.run(budget)
+            }
+        }
+
         /// A search of the image allowed `budget` estimated seconds.
         fn run(&self, budget: f64) -> Run<'_> {
             Run {
@@ -1118,8 +1126,7 @@ mod tests {
         let fixture = Fixture::of(photo_sized(448, 256));
         let sample = fixture.sample();
         // Two whole-image encodes fit in 0.104 s here, not three; three on the sample too.
-        let mut tight = fixture.run(0.104);
-        tight.sample = Some(&sample);
+        let mut tight = fixture.run_sampled(0.104, &sample);
         // Within JPEG 4:2:0's reach on this noise.
         tight.target = 50.0;
         assert_eq!(tight.affordable(Encoder::Jpeg(Chroma::Half)), 2);
@@ -1144,8 +1151,7 @@ mod tests {
         let sample = fixture.sample();
         // Here 0.167 s buys three whole encodes at speed 10 but none at 6 after two at 10,
         // or one whole at 6 after three on the sample at 10, not at 6.
-        let mut tight = fixture.run(0.167);
-        tight.sample = Some(&sample);
+        let mut tight = fixture.run_sampled(0.167, &sample);
         let whole = tight.avif_plan();
         assert_eq!((whole.speed, whole.probes, whole.finish), (10, 3, 0));
         let plan = tight.sampled_plan(Format::Avif).unwrap();
