@@ -16,9 +16,10 @@ use crate::work::Deadline;
 /// One encoder setting other than the knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Encoder {
-    /// mozjpeg at quality 1 to 100.
+    /// mozjpeg at quality 1 to 100 in half steps (see [`Encoder::setting`]).
     Jpeg(Chroma),
-    /// libwebp lossy at quality 1 to 100, method 4; sharp RGB to YUV conversion when true.
+    /// libwebp lossy at quality 1 to 100 in half steps, method 4; sharp RGB to YUV
+    /// conversion when true.
     WebP { sharp: bool },
     /// ravif at a rav1e speed; the knob (1 to 100) moves rav1e's quantizer in equal steps
     /// (see [`avif_quality`]).
@@ -40,8 +41,31 @@ impl Encoder {
     /// Knob range.
     pub fn range(self) -> (i32, i32) {
         match self {
+            Self::Jpeg(_) | Self::WebP { .. } => (2, 200),
+            Self::Avif { .. } => (1, 100),
             Self::Palette { .. } => (4, 32),
-            _ => (1, 100),
+        }
+    }
+
+    /// The setting a knob stands for, as notes show it.
+    pub fn setting(self, knob: i32) -> f32 {
+        knob as f32 * self.per_knob()
+    }
+
+    /// Knob units per whole setting step: the search moves by whole steps until it brackets
+    /// the target closer than two, then by single units.
+    pub fn step(self) -> i32 {
+        (1.0 / self.per_knob()) as i32
+    }
+
+    /// Setting units per knob unit. JPEG's and WebP's knob is twice the quality: a whole
+    /// quality step moves mozjpeg's quantizers by 5 % near quality 80, a half step by half
+    /// that (its scale factor is 200 - 2 × quality from quality 50), so a search that has
+    /// bracketed the target between two qualities can try the half between them.
+    fn per_knob(self) -> f32 {
+        match self {
+            Self::Jpeg(_) | Self::WebP { .. } => 0.5,
+            Self::Avif { .. } | Self::Palette { .. } => 1.0,
         }
     }
 
@@ -49,16 +73,18 @@ impl Encoder {
     /// it. Starting points: the settings where these encoders typically reach the target
     /// on photos; the search measures the real slope after two probes.
     pub fn start(self, target: f64) -> (i32, f64) {
-        // Linear between (target 70, knob a) and (target 90, knob b).
+        // Linear between (target 70, setting a) and (target 90, setting b); the slope is
+        // per setting step.
         let (a, b, slope) = match self {
             Self::Jpeg(_) => (72.0, 94.0, 0.8),
             Self::WebP { .. } => (75.0, 92.0, 0.7),
             Self::Avif { .. } => (45.0, 69.0, 1.5),
             Self::Palette { .. } => (20.0, 32.0, 2.0),
         };
-        let knob = a + (b - a) * (target - 70.0) / 20.0;
+        let per = f64::from(self.per_knob());
+        let setting = (a + (b - a) * (target - 70.0) / 20.0).round();
         let (low, high) = self.range();
-        ((knob.round() as i32).clamp(low, high), slope)
+        (((setting / per) as i32).clamp(low, high), slope * per)
     }
 
     /// Seconds per megapixel of one encode and the decode that checks it: about the median
@@ -103,7 +129,7 @@ impl Encoder {
         limits: &Limits,
         deadline: &Deadline,
     ) -> Result<Vec<u8>> {
-        let quality = knob as f32;
+        let quality = self.setting(knob);
         match self {
             Self::Jpeg(chroma) => jpeg::encode_lossy(image, quality, chroma, icc),
             Self::WebP { sharp } => webp::encode_lossy(image, quality, sharp, 4, icc),
@@ -245,8 +271,9 @@ mod tests {
                 Encoder::Palette { dither: true },
             ] {
                 let start = std::time::Instant::now();
+                let knob = (60.0 / encoder.per_knob()) as i32;
                 let data = encoder
-                    .encode(&image, 60, None, &limits, &deadline)
+                    .encode(&image, knob, None, &limits, &deadline)
                     .unwrap();
                 decode(encoder.format(), &data, &limits).unwrap();
                 let seconds = start.elapsed().as_secs_f64();

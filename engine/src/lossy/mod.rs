@@ -231,7 +231,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
                 format!(
                     "lossy: {} at setting {}, SSIMULACRA2 {:.2} (target {}), {} encodes",
                     encoder.name(),
-                    probe.knob,
+                    encoder.setting(probe.knob),
                     probe.score,
                     target.score(),
                     encodes
@@ -449,10 +449,12 @@ impl Run<'_> {
         let bounds = Bounds {
             low,
             high,
+            step: encoder.step(),
             start,
             slope,
             probes: probes - u32::from(a != b && probes >= 4),
             beat,
+            last: plan.finish == 0 && self.tiles.is_none(),
         };
         let found = self
             .search(encoder, target, bounds, Some(first))
@@ -533,7 +535,7 @@ impl Run<'_> {
                 "lossy: {}: located on a {:.1} MP sample at setting {} in {} encodes",
                 encoder.name(),
                 sample.megapixels(),
-                at.knob,
+                encoder.setting(at.knob),
                 part.encodes
             ),
         ));
@@ -556,10 +558,12 @@ impl Run<'_> {
         let bounds = Bounds {
             low,
             high,
+            step: encoder.step(),
             start: at.knob,
             slope,
             probes: plan.whole,
             beat,
+            last: true,
         };
         let found = self.search(encoder, target, bounds, None);
         let Some(found) = self.unless_failed(encoder, found)? else {
@@ -614,7 +618,7 @@ impl Run<'_> {
                 "lossy: {}: {} bytes at setting {} (SSIMULACRA2 {:.2}), {encodes} encodes{whole}",
                 encoder.name(),
                 p.data.len(),
-                p.knob,
+                encoder.setting(p.knob),
                 p.score,
             ),
             None => format!(
@@ -727,6 +731,7 @@ impl Run<'_> {
             start,
             probes: plan.finish,
             beat: bounds.beat.min(len),
+            last: true,
             ..bounds
         };
         let finer = Encoder::Avif { speed: 6 };
@@ -929,10 +934,12 @@ mod tests {
         let bounds = Bounds {
             low: 1,
             high: 100,
+            step: 1,
             start: 80,
             slope: 1.0,
             probes: 6,
             beat: usize::MAX,
+            last: true,
         };
         let probe = |knob| {
             Ok(Probe {
@@ -1080,10 +1087,12 @@ mod tests {
         let bounds = Bounds {
             low: 1,
             high: 100,
+            step: 1,
             start: 40,
             slope: 1.5,
             probes: 2,
             beat: usize::MAX,
+            last: false,
         };
         let coarser = Encoder::Avif { speed: 10 };
         let (encoder, found) = run.finish(coarser, coarse, 80.0, &plan, bounds).unwrap();

@@ -17,6 +17,9 @@ pub(crate) struct Bounds {
     /// Knob range; score and bytes grow with the knob.
     pub low: i32,
     pub high: i32,
+    /// Knob units the search moves by, until the setting is bracketed closer than two of
+    /// them; then it moves by one.
+    pub step: i32,
     /// The first knob tried.
     pub start: i32,
     /// Expected score gained per knob step near the target, used until two probes measure it.
@@ -26,6 +29,10 @@ pub(crate) struct Bounds {
     /// Bytes of the best result so far from other formats: a failing probe at least this big
     /// ends the search, as higher settings only grow.
     pub beat: usize,
+    /// Whether the best found is the format's result. Its last probe below a passing one
+    /// then aims at the lowest setting expected to pass; otherwise (a search that locates a
+    /// setting for another) it aims past the target, and a fail measures the slope too.
+    pub last: bool,
 }
 
 /// Score points past the target the last probe aims for when none has passed.
@@ -116,22 +123,33 @@ pub(crate) fn search(
         } else {
             0.0
         };
+        // Whole steps, or single units inside a bracket narrower than two steps.
+        let unit = match (fail, pass) {
+            (Some((kf, _)), Some((kp, _))) if kp - kf < 2 * bounds.step => 1,
+            _ => bounds.step.max(1),
+        };
+        let steps = |gap| steps(gap, slope, unit);
         knob = match (fail, pass) {
             (Some((kf, _)), Some((kp, _))) if kp - kf <= 1 => break,
-            (Some((kf, sf)), Some(_)) => kf + steps(target - sf, slope),
-            (None, Some((kp, sp))) if kp > bounds.low => kp - steps(sp - target, slope),
-            (Some((kf, sf)), None) if kf < bounds.high => {
-                kf + steps(target + last_chance - sf, slope)
+            (Some((kf, sf)), Some(_)) => kf + steps(target - sf),
+            (None, Some((kp, sp))) if kp > bounds.low => {
+                let gap = sp - target;
+                if bounds.last && found.encodes + 1 == bounds.probes {
+                    kp - whole_steps(gap, slope, unit)
+                } else {
+                    kp - steps(gap)
+                }
             }
+            (Some((kf, sf)), None) if kf < bounds.high => kf + steps(target + last_chance - sf),
             _ => break,
         };
         let (floor, ceiling) = (
-            fail.map_or(bounds.low, |(k, _)| k + 1),
-            pass.map_or(bounds.high, |(k, _)| k - 1),
+            fail.map_or(bounds.low, |(k, _)| (k + unit).min(bounds.high)),
+            pass.map_or(bounds.high, |(k, _)| (k - unit).max(bounds.low)),
         );
         // An extrapolation moves at most a quarter of the range from the last probe: a
         // slope measured near the top of the curve is too flat for far jumps.
-        let reach = ((bounds.high - bounds.low) / 4).max(1);
+        let reach = ((bounds.high - bounds.low) / 4 / unit).max(1) * unit;
         knob = knob
             .clamp(p_knob - reach, p_knob + reach)
             .clamp(floor, ceiling);
@@ -141,10 +159,21 @@ pub(crate) fn search(
     Ok(found)
 }
 
-/// Knob steps to cover `gap` score points at `slope` points a step: at least one.
-fn steps(gap: f64, slope: f64) -> i32 {
-    let n = (gap / slope.max(0.05)).ceil();
-    if n.is_finite() { (n as i32).max(1) } else { 1 }
+/// Knob units to cover `gap` score points at `slope` points a unit, in whole `unit`s: at
+/// least one.
+fn steps(gap: f64, slope: f64, unit: i32) -> i32 {
+    units((gap / (slope.max(0.05) * f64::from(unit))).ceil(), unit)
+}
+
+/// Knob units that `gap` score points cover whole at `slope` points a unit, in whole
+/// `unit`s: at least one.
+fn whole_steps(gap: f64, slope: f64, unit: i32) -> i32 {
+    units((gap / (slope.max(0.05) * f64::from(unit))).floor(), unit)
+}
+
+fn units(n: f64, unit: i32) -> i32 {
+    let n = if n.is_finite() { n as i32 } else { 1 };
+    n.clamp(1, i32::MAX / unit) * unit
 }
 
 #[cfg(test)]
@@ -166,10 +195,12 @@ mod tests {
         Bounds {
             low: 0,
             high: 100,
+            step: 1,
             start,
             slope: 1.0,
             probes,
             beat: usize::MAX,
+            last: false,
         }
     }
 
@@ -247,6 +278,52 @@ mod tests {
         let best = found.best.expect("found");
         assert_eq!(best.knob, 72);
         assert!(best.data.len() < b.beat);
+    }
+
+    #[test]
+    fn a_last_probe_below_a_pass_aims_to_pass_when_the_result_is_final() {
+        // 0.5 points a step down to 60 (80.2), then steeper: 59 scores 79.2. 75 passes at
+        // 87.7, 69 at 84.7, which measures 0.5. The last probe is 9.4 steps above: the search
+        // that locates goes 10 down, to 59, and fails (a fail measures the slope there); the
+        // final one goes 9, to 60, and passes.
+        let kinked = |knob: i32| {
+            let below = f64::from((60 - knob).max(0));
+            Ok(Probe {
+                knob,
+                data: vec![0; 1000 + 100 * knob as usize],
+                score: 80.2 + 0.5 * f64::from(knob - 60) - 0.5 * below,
+            })
+        };
+        let mut b = bounds(75, 3);
+        b.slope = 1.5;
+        let located = search(80.0, b, None, kinked, || true).unwrap();
+        let fail = located.fail.map(|(knob, _)| knob);
+        assert_eq!((located.best.unwrap().knob, fail), (69, Some(59)));
+        b.last = true;
+        let last = search(80.0, b, None, kinked, || true).unwrap();
+        assert_eq!((last.best.unwrap().knob, last.fail), (60, None));
+    }
+
+    #[test]
+    fn whole_steps_until_bracketed_then_single_units() {
+        // Two knob units a step, 0.25 points a unit: 118 scores 79.8, 119 80.05. From 150
+        // (87.8) at a guessed 0.4 a unit, the search moves in steps of two: 130 (82.8), then
+        // at the measured 0.25 to 118 (fails) and 120 (80.3); bracketed two units wide, it
+        // tries the one unit between.
+        let mut tried = Vec::new();
+        let probe = |knob: i32| {
+            tried.push(knob);
+            Ok(Probe {
+                knob,
+                data: vec![0; 1000 + knob as usize],
+                score: 50.3 + 0.25 * f64::from(knob),
+            })
+        };
+        let mut b = bounds(150, 6);
+        (b.high, b.step, b.slope) = (200, 2, 0.4);
+        let found = search(80.0, b, None, probe, || true).unwrap();
+        assert_eq!(found.best.unwrap().knob, 119);
+        assert_eq!(tried, [150, 130, 118, 120, 119]);
     }
 
     #[test]
