@@ -22,7 +22,7 @@ pub(crate) struct Bounds {
     pub step: i32,
     /// The first knob tried.
     pub start: i32,
-    /// Expected score gained per knob step near the target, used until two probes measure it.
+    /// Expected score gained per knob unit near the target, used until two probes measure it.
     pub slope: f64,
     /// Probes allowed.
     pub probes: u32,
@@ -135,7 +135,7 @@ pub(crate) fn search(
             (None, Some((kp, sp))) if kp > bounds.low => {
                 let gap = sp - target;
                 if bounds.last && found.encodes + 1 == bounds.probes {
-                    kp - whole_steps(gap, slope, unit)
+                    kp - steps_within(gap, slope, unit)
                 } else {
                     kp - steps(gap)
                 }
@@ -165,12 +165,13 @@ fn steps(gap: f64, slope: f64, unit: i32) -> i32 {
     units((gap / (slope.max(0.05) * f64::from(unit))).ceil(), unit)
 }
 
-/// Knob units that `gap` score points cover whole at `slope` points a unit, in whole
+/// Knob units that stay within `gap` score points at `slope` points a unit, in whole
 /// `unit`s: at least one.
-fn whole_steps(gap: f64, slope: f64, unit: i32) -> i32 {
+fn steps_within(gap: f64, slope: f64, unit: i32) -> i32 {
     units((gap / (slope.max(0.05) * f64::from(unit))).floor(), unit)
 }
 
+/// `n` whole `unit`s, at least one.
 fn units(n: f64, unit: i32) -> i32 {
     let n = if n.is_finite() { n as i32 } else { 1 };
     n.clamp(1, i32::MAX / unit) * unit
