@@ -41,31 +41,25 @@ impl Encoder {
     /// Knob range.
     pub fn range(self) -> (i32, i32) {
         match self {
-            Self::Jpeg(_) | Self::WebP { .. } => (2, 200),
-            Self::Avif { .. } => (1, 100),
             Self::Palette { .. } => (4, 32),
+            _ => (self.step(), 100 * self.step()),
         }
     }
 
     /// The setting a knob stands for, as notes show it.
     pub fn setting(self, knob: i32) -> f32 {
-        knob as f32 * self.per_knob()
+        knob as f32 / self.step() as f32
     }
 
     /// Knob units per whole setting step: the search moves by whole steps until it brackets
-    /// the target closer than two, then by single units.
+    /// the target closer than two, then by single units. JPEG's and WebP's knob is twice the
+    /// quality: a whole quality step moves mozjpeg's quantizers by 5 % near quality 80, a
+    /// half step by half that (its scale factor is 200 - 2 × quality from quality 50), so a
+    /// search that has bracketed the target between two qualities can try the half between.
     pub fn step(self) -> i32 {
-        (1.0 / self.per_knob()) as i32
-    }
-
-    /// Setting units per knob unit. JPEG's and WebP's knob is twice the quality: a whole
-    /// quality step moves mozjpeg's quantizers by 5 % near quality 80, a half step by half
-    /// that (its scale factor is 200 - 2 × quality from quality 50), so a search that has
-    /// bracketed the target between two qualities can try the half between them.
-    fn per_knob(self) -> f32 {
         match self {
-            Self::Jpeg(_) | Self::WebP { .. } => 0.5,
-            Self::Avif { .. } | Self::Palette { .. } => 1.0,
+            Self::Jpeg(_) | Self::WebP { .. } => 2,
+            Self::Avif { .. } | Self::Palette { .. } => 1,
         }
     }
 
@@ -81,10 +75,10 @@ impl Encoder {
             Self::Avif { .. } => (45.0, 69.0, 1.5),
             Self::Palette { .. } => (20.0, 32.0, 2.0),
         };
-        let per = f64::from(self.per_knob());
+        let step = f64::from(self.step());
         let setting = (a + (b - a) * (target - 70.0) / 20.0).round();
         let (low, high) = self.range();
-        (((setting / per) as i32).clamp(low, high), slope * per)
+        (((setting * step) as i32).clamp(low, high), slope / step)
     }
 
     /// Seconds per megapixel of one encode and the decode that checks it: about the median
@@ -271,7 +265,7 @@ mod tests {
                 Encoder::Palette { dither: true },
             ] {
                 let start = std::time::Instant::now();
-                let knob = (60.0 / encoder.per_knob()) as i32;
+                let knob = 60 * encoder.step();
                 let data = encoder
                     .encode(&image, knob, None, &limits, &deadline)
                     .unwrap();

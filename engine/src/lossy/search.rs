@@ -118,7 +118,8 @@ pub(crate) fn search(
         }
         // With one probe left and nothing passing yet, aim past the target: a result a
         // little bigger beats none.
-        let last_chance = if pass.is_none() && found.encodes + 1 == bounds.probes {
+        let one_left = found.encodes + 1 == bounds.probes;
+        let last_chance = if pass.is_none() && one_left {
             LAST_CHANCE
         } else {
             0.0
@@ -134,7 +135,7 @@ pub(crate) fn search(
             (Some((kf, sf)), Some(_)) => kf + steps(target - sf),
             (None, Some((kp, sp))) if kp > bounds.low => {
                 let gap = sp - target;
-                if bounds.last && found.encodes + 1 == bounds.probes {
+                if bounds.last && one_left {
                     kp - steps_within(gap, slope, unit)
                 } else {
                     kp - steps(gap)
