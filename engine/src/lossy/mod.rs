@@ -38,7 +38,8 @@ const SCORE_COST: f64 = 0.14;
 /// over the corpus's images of 1 MP or more, the decode included).
 const PREPARE_COST: f64 = 0.12;
 
-/// Score points above the target where an AVIF search located at speed 10 starts at speed 6.
+/// Score points above the target where an AVIF search located at a coarser speed starts at
+/// the finer one.
 const FINISH_CUSHION: f64 = 1.0;
 
 /// Score points above the target a search on the sample aims for, when two whole-image
@@ -682,34 +683,51 @@ impl Run<'_> {
         }
     }
 
-    /// rav1e's plan: speed 4 when five encodes fit, else speed 6 when four fit. Otherwise
-    /// speed 10 finds the setting, in the encodes left after one or two at speed 6 that finish
-    /// from it. At one setting speed 6 scores within about a point of 10 and is 15 to 45 %
-    /// smaller (speed 10 has only 32x32 blocks) for five to seven times the encode time; speed
-    /// 4 (4x4 blocks, transforms chosen by rate and distortion) is 1 to 8 % smaller than 6 on
-    /// photos and 14 to 33 % on screenshots (README) for about twice the time. With fewer
-    /// than five encodes, speed 4 is not used: four at 4 ended 2.2 points past target 90 on
-    /// a 1.8 MP photo, 45 % bigger than six at 6; two or three at 6 and one at 4 found less
-    /// than four at 6 at target 90 on images of 2 to 2.5 MP (README).
+    /// rav1e's plan: speed 4 when five encodes fit. Else speed 6 when four fit, finished by
+    /// one or two encodes at speed 4 when four at 6 still fit beside them. Otherwise speed 10
+    /// finds the setting, in the encodes left after one or two at speed 6 that finish from
+    /// it. At one setting speed 6 scores within about a point of 10 and is 15 to 45 % smaller
+    /// (speed 10 has only 32x32 blocks) for five to seven times the encode time; speed 4
+    /// (4x4 blocks, transforms chosen by rate and distortion) is 1 to 8 % smaller than 6 on
+    /// photos and 14 to 33 % on screenshots (README) for about twice the time, and mostly
+    /// scores within half a point of 6 at one setting, so 6 locates it. On smooth gradients
+    /// it scores far higher: a dark 2.5 MP gradient met target 80 at setting 72 at speed 6,
+    /// 275 KB, and at 59 at speed 4, 79 KB. With fewer than five encodes, speed 4 does not
+    /// search alone: four at 4 ended 2.2 points past target 90 on a 1.8 MP photo, 45 % bigger
+    /// than six at 6; two or three at 6 and one at 4 found less than four at 6 at target 90
+    /// on images of 2 to 2.5 MP, too few at 6 to locate the target, hence four beside the
+    /// finish (README).
     fn avif_plan(&self) -> Plan {
         let left = self.left();
         let cost = |speed| self.cost(Encoder::Avif { speed });
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
-        let enough = [(4, 5), (6, 4)];
-        if let Some((speed, _)) = enough.into_iter().find(|&(speed, n)| fit(left, speed) >= n) {
-            return Plan::alone(speed, fit(left, speed));
+        if fit(left, 4) >= 5 {
+            return Plan::alone(4, fit(left, 4));
+        }
+        if fit(left, 6) >= 4 {
+            let beside = |n: u32| left - f64::from(n) * cost(4);
+            return match (1..=2).rev().find(|&n| fit(beside(n), 6) >= 4) {
+                Some(finish) => Plan {
+                    speed: 6,
+                    probes: fit(beside(finish), 6),
+                    finish,
+                    finer: 4,
+                },
+                None => Plan::alone(6, fit(left, 6)),
+            };
         }
         let finish = fit(left - 2.0 * cost(10), 6).min(2);
         Plan {
             speed: 10,
             probes: fit(left - f64::from(finish) * cost(6), 10),
             finish,
+            finer: 6,
         }
     }
 
-    /// After a speed-10 AVIF search, up to `plan.finish` encodes at speed 6: from the setting
-    /// it found, or where it would have gone next when nothing passed. The smaller
+    /// After a coarser AVIF search, up to `plan.finish` encodes at `plan.finer`: from the
+    /// setting it found, or where it would have gone next when nothing passed. The smaller
     /// passing result is kept, with the encoder that made it.
     fn finish(
         &mut self,
@@ -734,13 +752,13 @@ impl Run<'_> {
             last: true,
             ..bounds
         };
-        let finer = Encoder::Avif { speed: 6 };
+        let finer = Encoder::Avif { speed: plan.finer };
         let more = self.search(finer, target, bounds, None)?;
         self.notes.push(note(
             Level::Info,
             format!(
-                "lossy: avif located at speed {} in {} encodes, finished at speed 6 in {}",
-                plan.speed, found.encodes, more.encodes
+                "lossy: avif located at speed {} in {} encodes, finished at speed {} in {}",
+                plan.speed, found.encodes, plan.finer, more.encodes
             ),
         ));
         let encodes = found.encodes + more.encodes;
@@ -758,10 +776,11 @@ impl Run<'_> {
     }
 }
 
-/// Where speed 6 starts after speed 10 `located` a passing setting: the two speeds score
-/// within about a point at one setting, so on the line between speed 10's highest failing
-/// setting and `located`, where it reaches `aim`; at `located` when nothing failed below it
-/// or the line reaches `aim` only past it (past it, speed 6 grows bigger than what 10 found).
+/// Where the finer speed starts after the coarser `located` a passing setting: the two
+/// speeds mostly score within about a point at one setting, so on the line between the
+/// coarser speed's highest failing setting and `located`, where it reaches `aim`; at
+/// `located` when nothing failed below it or the line reaches `aim` only past it (past it,
+/// the finer speed grows bigger than what the coarser found).
 fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
     match fail {
         Some((knob, score)) if knob < located.knob && located.score > aim => {
@@ -774,11 +793,12 @@ fn finish_start(located: &Probe, fail: Option<(i32, f64)>, aim: f64) -> i32 {
 }
 
 /// How a search spends its encodes: `probes` (AVIF at `speed`), then for AVIF `finish` at
-/// speed 6.
+/// the `finer` speed.
 struct Plan {
     speed: u8,
     probes: u32,
     finish: u32,
+    finer: u8,
 }
 
 impl Plan {
@@ -788,6 +808,7 @@ impl Plan {
             speed,
             probes,
             finish: 0,
+            finer: speed,
         }
     }
 }
@@ -1054,19 +1075,36 @@ mod tests {
         let fixture = Fixture::of(photo());
         let plan = |budget| {
             let p = fixture.run(budget).avif_plan();
-            (p.speed, p.probes, p.finish)
+            (p.speed, p.probes, p.finish, p.finer)
         };
         // Estimated here: 0.024 s an encode at speed 4, 0.016 at 6, 0.012 at 10.
-        assert_eq!(plan(1.0), (4, 6, 0), "plenty: speed 4 alone");
-        assert_eq!(plan(0.125), (4, 5, 0), "5 at 4");
-        assert_eq!(plan(0.1), (6, 6, 0), "not 5 at 4");
-        assert_eq!(plan(0.09), (6, 5, 0), "not 4 at 4");
-        assert_eq!(plan(0.054), (10, 3, 1), "not 4 at 6");
-        assert_eq!(plan(0.035), (10, 2, 0), "not 2 at 10 + 1 at 6");
+        assert_eq!(plan(1.0), (4, 6, 0, 4), "plenty: speed 4 alone");
+        assert_eq!(plan(0.125), (4, 5, 0, 4), "5 at 4");
+        assert_eq!(plan(0.115), (6, 4, 2, 4), "not 5 at 4: 4 at 6 + 2 at 4");
+        assert_eq!(plan(0.1), (6, 4, 1, 4), "not 4 at 6 + 2 at 4");
+        assert_eq!(plan(0.085), (6, 5, 0, 6), "not 4 at 6 + 1 at 4");
+        assert_eq!(plan(0.054), (10, 3, 1, 6), "not 4 at 6");
+        assert_eq!(plan(0.035), (10, 2, 0, 6), "not 2 at 10 + 1 at 6");
         let mut tight = fixture.run(0.054);
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
         let probe = searched(&tight, found, ", finished at speed 6 in 1", 4, 0.054);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
+    }
+
+    /// Here 0.1 s buys four encodes at speed 6 and one at 4, not two (see the plans above).
+    #[test]
+    fn a_speed_6_search_finishes_at_speed_4_when_it_fits() {
+        let fixture = Fixture::of(photo());
+        let mut run = fixture.run(0.1);
+        let found = run.format(Format::Avif, usize::MAX).unwrap();
+        let probe = searched(
+            &run,
+            found,
+            "located at speed 6 in 4 encodes, finished at speed 4 in 1",
+            5,
+            0.1,
+        );
+        assert!(probe.score >= 80.0 + run.avif_margin(), "{}", probe.score);
     }
 
     #[test]
@@ -1083,6 +1121,7 @@ mod tests {
             speed: 10,
             probes: 2,
             finish: 1,
+            finer: 6,
         };
         let bounds = Bounds {
             low: 1,
