@@ -533,10 +533,11 @@ impl Run<'_> {
         self.notes.push(note(
             Level::Info,
             format!(
-                "lossy: {}: located on a {:.1} MP sample at setting {} in {} encodes",
+                "lossy: {}: located on a {:.1} MP sample at setting {} (SSIMULACRA2 {:.2} there) in {} encodes",
                 encoder.name(),
                 sample.megapixels(),
                 encoder.setting(at.knob),
+                at.score,
                 part.encodes
             ),
         ));
