@@ -13,6 +13,8 @@ use crate::options::{Metadata, Mode, Options, Output};
 use crate::pixels::Rgba8;
 use crate::work::Deadline;
 
+use super::search::Bounds;
+
 /// One encoder setting other than the knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Encoder {
@@ -43,6 +45,22 @@ impl Encoder {
         match self {
             Self::Palette { .. } => (4, 32),
             _ => (self.step(), 100 * self.step()),
+        }
+    }
+
+    /// A search's bounds on this encoder's knob: its range and step, and the rest as given
+    /// (see [`Bounds`]).
+    pub fn bounds(self, start: i32, slope: f64, probes: u32, beat: usize, last: bool) -> Bounds {
+        let (low, high) = self.range();
+        Bounds {
+            low,
+            high,
+            step: self.step(),
+            start,
+            slope,
+            probes,
+            beat,
+            last,
         }
     }
 

@@ -446,17 +446,13 @@ impl Run<'_> {
         } else {
             (a, self.probe(a, start)?, None)
         };
-        let (low, high) = encoder.range();
-        let bounds = Bounds {
-            low,
-            high,
-            step: encoder.step(),
+        let bounds = encoder.bounds(
             start,
             slope,
-            probes: probes - u32::from(a != b && probes >= 4),
+            probes - u32::from(a != b && probes >= 4),
             beat,
-            last: plan.finish == 0 && self.tiles.is_none(),
-        };
+            plan.finish == 0 && self.tiles.is_none(),
+        );
         let found = self
             .search(encoder, target, bounds, Some(first))
             .and_then(|found| self.finish(encoder, found, target, plan, bounds));
@@ -556,17 +552,7 @@ impl Run<'_> {
             }
             _ => encoder.start(target).1,
         };
-        let (low, high) = encoder.range();
-        let bounds = Bounds {
-            low,
-            high,
-            step: encoder.step(),
-            start: at.knob,
-            slope,
-            probes: plan.whole,
-            beat,
-            last: true,
-        };
+        let bounds = encoder.bounds(at.knob, slope, plan.whole, beat, true);
         let found = self.search(encoder, target, bounds, None);
         let Some(found) = self.unless_failed(encoder, found)? else {
             return Ok(None);

@@ -129,19 +129,20 @@ pub(crate) fn search(
             (Some((kf, _)), Some((kp, _))) if kp - kf < 2 * bounds.step => 1,
             _ => bounds.step.max(1),
         };
-        let steps = |gap| steps(gap, slope, unit);
         knob = match (fail, pass) {
             (Some((kf, _)), Some((kp, _))) if kp - kf <= 1 => break,
-            (Some((kf, sf)), Some(_)) => kf + steps(target - sf),
+            (Some((kf, sf)), Some(_)) => kf + steps(target - sf, slope, unit),
             (None, Some((kp, sp))) if kp > bounds.low => {
                 let gap = sp - target;
                 if bounds.last && one_left {
                     kp - steps_within(gap, slope, unit)
                 } else {
-                    kp - steps(gap)
+                    kp - steps(gap, slope, unit)
                 }
             }
-            (Some((kf, sf)), None) if kf < bounds.high => kf + steps(target + last_chance - sf),
+            (Some((kf, sf)), None) if kf < bounds.high => {
+                kf + steps(target + last_chance - sf, slope, unit)
+            }
             _ => break,
         };
         let (floor, ceiling) = (
