@@ -179,6 +179,9 @@ pub struct Options {
     pub time_budget: Duration,
     /// Hard cap on the whole call; past it the result is [`Error::Deadline`]. Default: none.
     pub deadline: Option<Duration>,
+    /// At most each codec's quick effort whatever the budget (PNG: oxipng's preset 2;
+    /// lossless WebP: level 3): how a lossy search first makes its lossless candidate.
+    pub(crate) quick: bool,
 }
 
 impl Default for Options {
@@ -191,6 +194,7 @@ impl Default for Options {
             limits: Limits::default(),
             time_budget: Duration::from_secs(20),
             deadline: None,
+            quick: false,
         }
     }
 }

@@ -107,17 +107,7 @@ pub(crate) fn lossless(input: &[u8], options: &Options) -> Result<Optimized> {
     let limits = &options.limits;
     let (format, header) = checked_header(input, limits)?;
     limits.check_memory(codecs::peak_memory(format, input, &header))?;
-    // The codec picks its effort from its share of the budget, what the three decodes (the
-    // input's check, the guard's two) leave; it stops in time for the guard to fit.
-    let decode = Duration::from_secs_f64(codecs::decode_seconds(format, &header));
-    let stop = options
-        .time_budget
-        .saturating_sub(decode * 2)
-        .max(options.time_budget / 4);
-    let codec = Options {
-        time_budget: stop.saturating_sub(decode).max(options.time_budget / 4),
-        ..options.clone()
-    };
+    let (codec, stop) = codec_budget(format, &header, options);
     let deadline = Deadline::with_stop(options.deadline, Some(stop));
     // Damaged inputs fail here. The pixels are not kept while the codec works: the guard
     // decodes the input again, so the peak holds one of the two, not both.
@@ -148,6 +138,37 @@ pub(crate) fn lossless(input: &[u8], options: &Options) -> Result<Optimized> {
         return Ok(unchanged(input, format, notes));
     }
     settle(input, format, attempt.data, notes, limits)
+}
+
+/// The codec's options and when it must stop: it picks its effort from its share of the
+/// budget, what the three decodes (the input's check, the guard's two) leave, and stops in
+/// time for the guard to fit.
+fn codec_budget(format: Format, header: &Header, options: &Options) -> (Options, Duration) {
+    let decode = Duration::from_secs_f64(codecs::decode_seconds(format, header));
+    let stop = options
+        .time_budget
+        .saturating_sub(decode * 2)
+        .max(options.time_budget / 4);
+    let codec = Options {
+        time_budget: stop.saturating_sub(decode).max(options.time_budget / 4),
+        ..options.clone()
+    };
+    (codec, stop)
+}
+
+/// Whether [`lossless`] at `options` would work harder than at [`Options::quick`].
+pub(crate) fn quick_is_less(
+    input: &[u8],
+    format: Format,
+    header: &Header,
+    options: &Options,
+) -> bool {
+    codecs::quick_is_less(
+        format,
+        input,
+        header,
+        &codec_budget(format, header, options).0,
+    )
 }
 
 /// The input as the result.

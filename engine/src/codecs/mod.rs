@@ -86,6 +86,20 @@ pub(crate) fn decode_seconds(format: Format, header: &Header) -> f64 {
     per_megapixel * header.total_pixels as f64 / 1e6
 }
 
+/// Whether [`Options::quick`] lowers the effort `optimize` picks for this input at `options`.
+pub(crate) fn quick_is_less(
+    format: Format,
+    bytes: &[u8],
+    header: &Header,
+    options: &Options,
+) -> bool {
+    match format {
+        Format::Png | Format::Apng => png::quick_is_less(bytes, header, options),
+        Format::WebP => webp::quick_is_less(header, options),
+        Format::Jpeg | Format::Gif | Format::Avif => false,
+    }
+}
+
 /// Decodes the input. Returns the frames the pixel-exact guard needs when the codec may
 /// produce a candidate; `None` when the format is only validated and kept as it is (GIF,
 /// lossy or animated WebP) or cannot be decoded here (AVIF and 12-bit JPEG: header checks

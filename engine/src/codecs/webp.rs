@@ -231,6 +231,29 @@ fn validate_animation(bytes: &[u8]) -> Result<()> {
 /// megapixel measured on the corpus; used only to pick a level.
 const PRESETS: [(c_int, f64); 4] = [(9, 6.0), (6, 1.5), (3, 0.6), (1, 0.2)];
 
+/// The strongest preset at [`Options::quick`]'s effort.
+const QUICK_LEVEL: c_int = 3;
+
+/// The preset for `options`: from the budget, at most [`QUICK_LEVEL`] when
+/// [`Options::quick`].
+fn level(header: &Header, options: &Options) -> c_int {
+    let level = preset(header.total_pixels, options.time_budget);
+    if options.quick {
+        level.min(QUICK_LEVEL)
+    } else {
+        level
+    }
+}
+
+/// Whether [`Options::quick`] lowers the preset for `options`.
+pub(super) fn quick_is_less(header: &Header, options: &Options) -> bool {
+    let quick = Options {
+        quick: true,
+        ..options.clone()
+    };
+    level(header, &quick) < level(header, options)
+}
+
 fn preset(pixels: u64, budget: Duration) -> c_int {
     let megapixels = pixels as f64 / 1e6;
     PRESETS
@@ -255,7 +278,7 @@ pub(super) fn optimize(
     let [frame] = frames.as_slice() else {
         return Err(malformed("expected one frame"));
     };
-    let level = preset(header.total_pixels, options.time_budget);
+    let level = level(header, options);
     let bitstream = encode_lossless(frame, level, deadline)?;
     let data = wrap(&chunks, &bitstream, frame, options.metadata)?;
     Ok(Attempt {

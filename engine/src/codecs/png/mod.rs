@@ -337,13 +337,32 @@ fn strip(metadata: Metadata) -> StripChunks {
     }
 }
 
+/// The effort for `options`: from the budget, at most `Fast` when [`Options::quick`].
+fn effort(bytes: &[u8], header: &Header, options: &Options) -> Effort {
+    let effort = Effort::for_image(header.decoded_bytes(), bytes.len(), options.time_budget);
+    if options.quick {
+        effort.min(Effort::Fast)
+    } else {
+        effort
+    }
+}
+
+/// Whether [`Options::quick`] lowers the effort for `options`.
+pub(super) fn quick_is_less(bytes: &[u8], header: &Header, options: &Options) -> bool {
+    let quick = Options {
+        quick: true,
+        ..options.clone()
+    };
+    effort(bytes, header, &quick) < effort(bytes, header, options)
+}
+
 pub(super) fn optimize(
     bytes: &[u8],
     header: &Header,
     options: &Options,
     deadline: &Deadline,
 ) -> Result<Attempt> {
-    let effort = Effort::for_image(header.decoded_bytes(), bytes.len(), options.time_budget);
+    let effort = effort(bytes, header, options);
     let animated = header.frames > 1;
     let keep_depth = sixteen_bit_key(bytes);
     let oxipng = |effort: Effort| {
