@@ -60,6 +60,7 @@ fn blur_fma(width: usize, height: usize, value: impl Fn(usize) -> f32) -> Vec<f3
     blur_with::<true>(width, height, value)
 }
 
+/// [`blur`], its fused multiply-adds FMA instructions (`FMA` true) or computed in f64.
 #[inline(always)]
 fn blur_with<const FMA: bool>(
     width: usize,
