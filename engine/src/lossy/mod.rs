@@ -150,6 +150,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         Ok(shown) => shown,
         Err(e) => {
             notes.push(note(Level::Warn, format!("lossy: skipped, {e}")));
+            drop((frame, tiles));
             return Ok(followed(
                 pipeline::lossless(input, &lossless_options)?,
                 notes,
@@ -169,6 +170,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             Level::Warn,
             format!("lossy: skipped, the search of a transparent image would exceed the memory limit ({e})"),
         ));
+        drop((frame, tiles, image));
         return Ok(followed(
             pipeline::lossless(input, &lossless_options)?,
             notes,
@@ -263,6 +265,9 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     }
     notes.append(&mut run.notes);
     let encodes = run.encodes;
+    // The search's planes go before the full lossless pass, which then has the memory to
+    // itself, as the quick one had.
+    drop((image, srgb, reference, sample));
     let lossless = if !pipeline::quick_is_less(input, format, &header, &lossless_options) {
         quick
     } else if best
