@@ -128,8 +128,30 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             ..lossless_options.clone()
         },
     )?;
+    // The lossless result at the budget's effort: the quick one when that is the same
+    // effort, else a second pass with what is left of the hard deadline (should that run
+    // out, the quick one stands).
+    let full = |quick: Optimized| -> Result<Optimized> {
+        if !pipeline::quick_is_less(input, format, &header, &lossless_options) {
+            return Ok(quick);
+        }
+        let rest = Options {
+            deadline: options.deadline.map(|d| d.saturating_sub(start.elapsed())),
+            ..lossless_options.clone()
+        };
+        match pipeline::lossless(input, &rest) {
+            Err(Error::Deadline(_)) => Ok(followed(
+                quick,
+                vec![note(
+                    Level::Warn,
+                    "lossless: the full effort ran out of time; the quick effort's result stands",
+                )],
+            )),
+            other => other,
+        }
+    };
     let Some(frame) = formats::source(format, input, limits)? else {
-        let mut lossless = pipeline::lossless(input, &lossless_options)?;
+        let mut lossless = full(quick)?;
         lossless.notes.push(note(
             Level::Info,
             "lossy: CMYK and 12-bit JPEGs stay lossless",
@@ -151,10 +173,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         Err(e) => {
             notes.push(note(Level::Warn, format!("lossy: skipped, {e}")));
             drop((frame, tiles));
-            return Ok(followed(
-                pipeline::lossless(input, &lossless_options)?,
-                notes,
-            ));
+            return Ok(followed(full(quick)?, notes));
         }
     };
     let image = Rgba8::from_frame(&frame)?;
@@ -171,10 +190,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             format!("lossy: skipped, the search of a transparent image would exceed the memory limit ({e})"),
         ));
         drop((frame, tiles, image));
-        return Ok(followed(
-            pipeline::lossless(input, &lossless_options)?,
-            notes,
-        ));
+        return Ok(followed(full(quick)?, notes));
     }
     let (reference, srgb, sample) = {
         let displayed = shown.apply(frame)?;
@@ -268,11 +284,11 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     // The search's planes go before the full lossless pass, which then has the memory to
     // itself, as the quick one had.
     drop((image, srgb, reference, sample));
-    let lossless = if !pipeline::quick_is_less(input, format, &header, &lossless_options) {
-        quick
-    } else if best
+    let quick_only = best
         .as_ref()
-        .is_some_and(|(_, p)| p.data.len().saturating_mul(FULL_LOSSLESS) < quick.data.len())
+        .is_some_and(|(_, p)| p.data.len().saturating_mul(FULL_LOSSLESS) < quick.data.len());
+    let lossless = if quick_only
+        && pipeline::quick_is_less(input, format, &header, &lossless_options)
     {
         followed(
             quick,
@@ -284,20 +300,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             )],
         )
     } else {
-        let full = Options {
-            deadline: options.deadline.map(|d| d.saturating_sub(start.elapsed())),
-            ..lossless_options.clone()
-        };
-        match pipeline::lossless(input, &full) {
-            Err(Error::Deadline(_)) => followed(
-                quick,
-                vec![note(
-                    Level::Warn,
-                    "lossless: the full effort ran out of time; the quick effort's result stands",
-                )],
-            ),
-            other => other?,
-        }
+        full(quick)?
     };
     let mut lossless = followed(lossless, notes);
     Ok(match best {
