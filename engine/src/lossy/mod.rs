@@ -121,13 +121,18 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         lossless.notes.push(note(level, message));
         return Ok(lossless);
     }
-    let quick = pipeline::lossless(
-        input,
-        &Options {
-            quick: true,
-            ..lossless_options.clone()
-        },
-    )?;
+    let quick_options = Options {
+        quick: true,
+        ..lossless_options.clone()
+    };
+    // The quick lossless candidate and the source's preparation need nothing of each other,
+    // so they run side by side; the lossless codecs leave most of a second core idle.
+    let transparent_peak = peak(BYTES_PER_PIXEL_TRANSPARENT);
+    let (quick, source) = rayon::join(
+        || pipeline::lossless(input, &quick_options),
+        || prepare(format, input, options, &formats, transparent_peak),
+    );
+    let quick = quick?;
     // The lossless result at the budget's effort: the quick one when that is the same
     // effort, else a second pass with what is left of the hard deadline (should that run
     // out, the quick one stands).
@@ -150,81 +155,27 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             other => other,
         }
     };
-    let Some(frame) = formats::source(format, input, limits)? else {
-        let mut lossless = full(quick)?;
-        lossless.notes.push(note(
-            Level::Info,
-            "lossy: CMYK and 12-bit JPEGs stay lossless",
-        ));
-        return Ok(lossless);
+    let Prepared {
+        image,
+        transparent,
+        icc,
+        shown,
+        reference,
+        srgb,
+        sample,
+        mut notes,
+    } = match source? {
+        Source::Searched(prepared) => prepared,
+        Source::Lossless(notes) => return Ok(followed(full(quick)?, notes)),
     };
-    let mut notes = Vec::new();
-    let (icc, orientation) = formats::colour_and_orientation(format, input);
-    let icc = icc.filter(|_| options.metadata != Metadata::None);
-    let frame = orient(frame, orientation)?;
-    let grid = sample::grid(frame.width, frame.height, TILES);
-    let tiles = grid
-        .map(|g| sample::mosaic(&frame, g, TILES.side))
-        .transpose()?;
-    // Scored as a colour-managed display shows it: in sRGB. Outputs carry the same profile,
-    // so their decoded pixels go through the same conversion.
-    let shown = match ToSrgb::new(icc.as_deref()) {
-        Ok(shown) => shown,
-        Err(e) => {
-            notes.push(note(Level::Warn, format!("lossy: skipped, {e}")));
-            drop((frame, tiles));
-            return Ok(followed(full(quick)?, notes));
-        }
-    };
-    let image = Rgba8::from_frame(&frame)?;
-    let transparent = !image.opaque();
-    if transparent && formats == [Format::Jpeg] {
-        return Err(Error::InvalidOption(
-            "format jpeg cannot hold this image's transparency".into(),
-        ));
-    }
-    // Known only once decoded: a transparent image is scored on black and on white.
-    if transparent && let Err(e) = limits.check_memory(peak(BYTES_PER_PIXEL_TRANSPARENT)) {
-        notes.push(note(
-            Level::Warn,
-            format!("lossy: skipped, the search of a transparent image would exceed the memory limit ({e})"),
-        ));
-        drop((frame, tiles, image));
-        return Ok(followed(full(quick)?, notes));
-    }
-    let (reference, srgb, sample) = {
-        let displayed = shown.apply(frame)?;
-        // AVIF cannot carry an ICC profile: it gets the pixels as shown, in sRGB, which is
-        // what an AVIF without one means.
-        let srgb = match icc.as_deref() {
-            Some(profile) if !is_srgb(profile) && formats.contains(&Format::Avif) => {
-                notes.push(note(
-                    Level::Info,
-                    "lossy: avif gets the pixels converted to sRGB, as it cannot carry the ICC profile",
-                ));
-                Some(Rgba8::from_frame(&displayed)?)
-            }
-            _ => None,
-        };
-        let sample = match (grid, tiles) {
-            (Some(grid), Some(tiles)) => Some(sample_of(
-                &tiles,
-                &sample::mosaic(&displayed, grid, TILES.side)?,
-                srgb.is_some(),
-                grid,
-            )?),
-            _ => None,
-        };
-        (Reference::new(&displayed)?, srgb, sample)
-    };
-    // The lossless result had a tenth; then the source is prepared. The budget is spent by
-    // estimate, so the result does not depend on the clock; the clock stops the search only
-    // at twice the budget, as a safety net.
+    // The lossless result had a tenth, and the preparation is counted too, though the two
+    // ran side by side. The budget is spent by estimate, so the result does not depend on the
+    // clock; the clock stops the search only at twice the budget, as a safety net.
     let megapixels = header.pixels() as f64 / 1e6;
     let sample_megapixels = sample.as_ref().map_or(0.0, |s| s.megapixels());
-    let prepare =
+    let preparing =
         if transparent { 2.0 } else { 1.0 } * PREPARE_COST * (megapixels + sample_megapixels);
-    let budget = options.time_budget.as_secs_f64() * 0.9 - prepare;
+    let budget = options.time_budget.as_secs_f64() * 0.9 - preparing;
     let deadline = Deadline::with_stop(
         options.deadline.map(|d| d.saturating_sub(start.elapsed())),
         Some((options.time_budget * 2).saturating_sub(start.elapsed())),
@@ -338,6 +289,105 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             }
         }
     })
+}
+
+/// The source as the search reads it, or why it stays lossless.
+enum Source {
+    Searched(Prepared),
+    Lossless(Vec<Note>),
+}
+
+struct Prepared {
+    image: Rgba8,
+    transparent: bool,
+    icc: Option<Vec<u8>>,
+    shown: ToSrgb,
+    reference: Reference,
+    srgb: Option<Rgba8>,
+    sample: Option<Sample>,
+    notes: Vec<Note>,
+}
+
+/// Decodes the source, applies its orientation and prepares the scoring reference and the
+/// sample; `transparent_peak` is the memory a transparent image's search would need.
+fn prepare(
+    format: Format,
+    input: &[u8],
+    options: &Options,
+    formats: &[Format],
+    transparent_peak: u64,
+) -> Result<Source> {
+    let limits = &options.limits;
+    let Some(frame) = formats::source(format, input, limits)? else {
+        return Ok(Source::Lossless(vec![note(
+            Level::Info,
+            "lossy: CMYK and 12-bit JPEGs stay lossless",
+        )]));
+    };
+    let mut notes = Vec::new();
+    let (icc, orientation) = formats::colour_and_orientation(format, input);
+    let icc = icc.filter(|_| options.metadata != Metadata::None);
+    let frame = orient(frame, orientation)?;
+    let grid = sample::grid(frame.width, frame.height, TILES);
+    let tiles = grid
+        .map(|g| sample::mosaic(&frame, g, TILES.side))
+        .transpose()?;
+    // Scored as a colour-managed display shows it: in sRGB. Outputs carry the same profile,
+    // so their decoded pixels go through the same conversion.
+    let shown = match ToSrgb::new(icc.as_deref()) {
+        Ok(shown) => shown,
+        Err(e) => {
+            notes.push(note(Level::Warn, format!("lossy: skipped, {e}")));
+            return Ok(Source::Lossless(notes));
+        }
+    };
+    let image = Rgba8::from_frame(&frame)?;
+    let transparent = !image.opaque();
+    if transparent && formats == [Format::Jpeg] {
+        return Err(Error::InvalidOption(
+            "format jpeg cannot hold this image's transparency".into(),
+        ));
+    }
+    // Known only once decoded: a transparent image is scored on black and on white.
+    if transparent && let Err(e) = limits.check_memory(transparent_peak) {
+        notes.push(note(
+            Level::Warn,
+            format!("lossy: skipped, the search of a transparent image would exceed the memory limit ({e})"),
+        ));
+        return Ok(Source::Lossless(notes));
+    }
+    let displayed = shown.apply(frame)?;
+    // AVIF cannot carry an ICC profile: it gets the pixels as shown, in sRGB, which is what an
+    // AVIF without one means.
+    let srgb = match icc.as_deref() {
+        Some(profile) if !is_srgb(profile) && formats.contains(&Format::Avif) => {
+            notes.push(note(
+                Level::Info,
+                "lossy: avif gets the pixels converted to sRGB, as it cannot carry the ICC profile",
+            ));
+            Some(Rgba8::from_frame(&displayed)?)
+        }
+        _ => None,
+    };
+    let sample = match (grid, tiles) {
+        (Some(grid), Some(tiles)) => Some(sample_of(
+            &tiles,
+            &sample::mosaic(&displayed, grid, TILES.side)?,
+            srgb.is_some(),
+            grid,
+        )?),
+        _ => None,
+    };
+    Ok(Source::Searched(Prepared {
+        image,
+        transparent,
+        icc,
+        shown,
+        reference: Reference::new(&displayed)?,
+        srgb,
+        sample,
+        notes,
+    }))
 }
 
 /// `lossless` with `notes` after its own.
