@@ -7,6 +7,7 @@ mod formats;
 mod sample;
 pub(crate) mod score;
 mod search;
+mod xyb;
 
 use std::time::Instant;
 
@@ -165,7 +166,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         sample,
         mut notes,
     } = match source? {
-        Source::Searched(prepared) => prepared,
+        Source::Searched(prepared) => *prepared,
         Source::Lossless(notes) => return Ok(followed(full(quick)?, notes)),
     };
     // The lossless result had a tenth, and the preparation is counted too, though the two
@@ -293,7 +294,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
 
 /// The source as the search reads it, or why it stays lossless.
 enum Source {
-    Searched(Prepared),
+    Searched(Box<Prepared>),
     Lossless(Vec<Note>),
 }
 
@@ -378,7 +379,7 @@ fn prepare(
         )?),
         _ => None,
     };
-    Ok(Source::Searched(Prepared {
+    Ok(Source::Searched(Box::new(Prepared {
         image,
         transparent,
         icc,
@@ -387,7 +388,7 @@ fn prepare(
         srgb,
         sample,
         notes,
-    }))
+    })))
 }
 
 /// `lossless` with `notes` after its own.

@@ -13,12 +13,13 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
-use ssimulacra2::{ColorPrimaries, LinearRgb, Rgb, TransferCharacteristic, Xyb};
+use ssimulacra2::{ColorPrimaries, LinearRgb, Rgb, TransferCharacteristic};
 
 use crate::error::{Error, Result};
 use crate::guard::{Frame, Samples};
 
 use super::blur::{blur, fused};
+use super::xyb;
 
 /// Number of scales, the first at full size.
 const SCALES: usize = 6;
@@ -269,8 +270,7 @@ fn half(linear: &LinearRgb) -> LinearRgb {
 /// bands of rows side by side, each written straight into its rows of the planes.
 fn positive_xyb(linear: LinearRgb) -> Planes {
     const BAND: usize = 64;
-    let width = linear.width();
-    let rows = width * BAND;
+    let rows = linear.width() * BAND;
     let mut planes: Planes = std::array::from_fn(|_| vec![0.0; linear.data().len()]);
     let [x, y, b] = &mut planes;
     linear
@@ -279,15 +279,7 @@ fn positive_xyb(linear: LinearRgb) -> Planes {
         .zip(x.par_chunks_mut(rows))
         .zip(y.par_chunks_mut(rows))
         .zip(b.par_chunks_mut(rows))
-        .for_each(|(((band, x), y), b)| {
-            let band = LinearRgb::new(band.to_vec(), width, band.len() / width)
-                .expect("a band holds whole rows");
-            for (i, &[px, py, pb]) in Xyb::from(band).data().iter().enumerate() {
-                x[i] = fused(px, 14.0, 0.42);
-                y[i] = py + 0.01;
-                b[i] = (pb - py) + 0.55;
-            }
-        });
+        .for_each(|(((band, x), y), b)| xyb::positive(band, x, y, b));
     planes
 }
 
