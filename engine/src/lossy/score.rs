@@ -27,6 +27,11 @@ const SCALES: usize = 6;
 /// Smallest width and height the metric accepts, as in the crate.
 const MIN_SIDE: usize = 8;
 
+/// Pixels of a map summed side by side, each into its own partial sum (pixel i into sum
+/// i mod `LANES`, the few left over into the first), so that the additions of a sum do not
+/// wait on each other and the pixels vectorize. The partial sums are added at the end.
+const LANES: usize = 8;
+
 /// Stabilizer of the SSIM ratio.
 const C2: f32 = 0.0009;
 
@@ -329,19 +334,35 @@ fn ssim_norms(
     squares2: &[f32],
     crossed: &[f32],
 ) -> [f64; 2] {
-    let mut sums = [0.0f64; 2];
-    for i in 0..mu1.len() {
-        let variance2 = squares2[i] - mu2[i] * mu2[i];
-        let covariance = crossed[i] - mu1[i] * mu2[i];
-        let difference = mu1[i] - mu2[i];
+    let error = |mu1: f32, mu2: f32, variance1: f32, squares2: f32, crossed: f32| {
+        let variance2 = squares2 - mu2 * mu2;
+        let covariance = crossed - mu1 * mu2;
+        let difference = mu1 - mu2;
         let luminance = fused(difference, -difference, 1.0);
         let structure = fused(2.0, covariance, C2);
-        let spread = variance1[i] + variance2 + C2;
-        let error = (1.0 - f64::from(luminance * structure / spread)).max(0.0);
-        sums[0] += error;
-        sums[1] += error.powi(4);
+        let spread = variance1 + variance2 + C2;
+        (1.0 - f64::from(luminance * structure / spread)).max(0.0)
+    };
+    let mut sums = [[0.0f64; LANES]; 2];
+    let chunks = lanes(mu1)
+        .zip(lanes(mu2))
+        .zip(lanes(variance1))
+        .zip(lanes(squares2))
+        .zip(lanes(crossed));
+    for ((((m1, m2), v1), s2), c) in chunks {
+        for l in 0..LANES {
+            let e = error(m1[l], m2[l], v1[l], s2[l], c[l]);
+            sums[0][l] += e;
+            sums[1][l] += e.powi(4);
+        }
     }
-    norms(sums, mu1.len())
+    let whole = mu1.len() - mu1.len() % LANES;
+    for i in whole..mu1.len() {
+        let e = error(mu1[i], mu2[i], variance1[i], squares2[i], crossed[i]);
+        sums[0][0] += e;
+        sums[1][0] += e.powi(4);
+    }
+    norms(sums.map(|s| s.iter().sum()), mu1.len())
 }
 
 /// Over one plane, how much more (artifact) and how much less (detail lost) local contrast the
@@ -352,21 +373,45 @@ fn edge_norms(
     candidate: &[f32],
     candidate_mu: &[f32],
 ) -> [f64; 4] {
-    let mut sums = [0.0f64; 4];
-    for i in 0..source.len() {
-        let ratio = (1.0 + f64::from((candidate[i] - candidate_mu[i]).abs()))
-            / (1.0 + f64::from((source[i] - source_mu[i]).abs()))
-            - 1.0;
+    let ratio = |source: f32, source_mu: f32, candidate: f32, candidate_mu: f32| {
+        (1.0 + f64::from((candidate - candidate_mu).abs()))
+            / (1.0 + f64::from((source - source_mu).abs()))
+            - 1.0
+    };
+    let mut sums = [[0.0f64; LANES]; 4];
+    let add = |sums: &mut [[f64; LANES]; 4], l: usize, ratio: f64| {
         let artifact = ratio.max(0.0);
         let detail_lost = (-ratio).max(0.0);
-        sums[0] += artifact;
-        sums[1] += artifact.powi(4);
-        sums[2] += detail_lost;
-        sums[3] += detail_lost.powi(4);
+        sums[0][l] += artifact;
+        sums[1][l] += artifact.powi(4);
+        sums[2][l] += detail_lost;
+        sums[3][l] += detail_lost.powi(4);
+    };
+    let chunks = lanes(source)
+        .zip(lanes(source_mu))
+        .zip(lanes(candidate))
+        .zip(lanes(candidate_mu));
+    for (((s, sm), c), cm) in chunks {
+        for l in 0..LANES {
+            add(&mut sums, l, ratio(s[l], sm[l], c[l], cm[l]));
+        }
     }
+    let whole = source.len() - source.len() % LANES;
+    for i in whole..source.len() {
+        let r = ratio(source[i], source_mu[i], candidate[i], candidate_mu[i]);
+        add(&mut sums, 0, r);
+    }
+    let sums = sums.map(|s| s.iter().sum::<f64>());
     let [a, a4] = norms([sums[0], sums[1]], source.len());
     let [d, d4] = norms([sums[2], sums[3]], source.len());
     [a, a4, d, d4]
+}
+
+/// `plane` in runs of `LANES` values (what is left over not included).
+fn lanes(plane: &[f32]) -> impl Iterator<Item = &[f32; LANES]> {
+    plane
+        .chunks_exact(LANES)
+        .map(|c| c.try_into().expect("chunks of LANES"))
 }
 
 /// The mean of the values and the 4-norm from the sum of their fourth powers.
