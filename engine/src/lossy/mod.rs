@@ -33,8 +33,9 @@ const PROBES: u32 = 6;
 /// Seconds per megapixel of one score against the prepared reference on this machine class
 /// (0.11 measured idle by `lossy::score::tests::timing`, a median 0.125 and at most 0.14 for
 /// nine in ten over the corpus's searches). Measured before the blur used FMA and filtered
-/// rows side by side, which took a score from 133 to about 97 ms by that test: an estimate
-/// now high, kept so that the budget buys the same encodes as before.
+/// rows side by side and the XYB conversion and the maps' sums vectorized, which took a score
+/// from 133 to about 65 ms by that test: an estimate now about twice the time, kept so that
+/// the budget buys the same encodes as before.
 const SCORE_COST: f64 = 0.14;
 
 /// Seconds per megapixel of decoding the source and preparing its reference (0.10 to 0.12
