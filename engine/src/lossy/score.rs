@@ -5,9 +5,10 @@
 //! averages are weighted into one score (100 for identical images, lower is worse). Everything
 //! that depends on the source alone (its XYB planes, their blurred mean and blurred variance) is
 //! computed once in [`Reference::new`]; [`Reference::score`] computes only the candidate's side
-//! and the cross term. The result equals `ssimulacra2::compute_frame_ssimulacra2` on the same
-//! pair; the colour conversions are the `ssimulacra2` crate's own, and the blur computes the
-//! crate's filter with the crate's operations (see `blur`).
+//! and the cross term. The result agrees with `ssimulacra2::compute_frame_ssimulacra2` on the
+//! same pair to within 1e-6: the colour conversions give the `ssimulacra2` crate's bits (see
+//! `xyb`), the blur computes the crate's filter with the crate's operations (see `blur`), and
+//! only the maps' averages are summed in another order (see [`LANES`]).
 
 use std::fmt;
 use std::sync::OnceLock;
