@@ -158,8 +158,8 @@ fn codec_budget(format: Format, header: &Header, options: &Options) -> (Options,
 
 /// Whether [`lossless`] at `options` would work harder than at [`Options::quick`].
 pub(crate) fn quick_is_less(
-    input: &[u8],
     format: Format,
+    input: &[u8],
     header: &Header,
     options: &Options,
 ) -> bool {

@@ -245,13 +245,10 @@ fn level(header: &Header, options: &Options) -> c_int {
     }
 }
 
-/// Whether [`Options::quick`] lowers the preset for `options`.
+/// Whether [`Options::quick`] lowers the preset for `options`: the budget's is above
+/// [`QUICK_LEVEL`].
 pub(super) fn quick_is_less(header: &Header, options: &Options) -> bool {
-    let quick = Options {
-        quick: true,
-        ..options.clone()
-    };
-    level(header, &quick) < level(header, options)
+    preset(header.total_pixels, options.time_budget) > QUICK_LEVEL
 }
 
 fn preset(pixels: u64, budget: Duration) -> c_int {

@@ -135,11 +135,12 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         || prepare(format, input, options, &formats, transparent_peak),
     );
     let quick = quick?;
+    let quick_is_less = pipeline::quick_is_less(format, input, &header, &lossless_options);
     // The lossless result at the budget's effort: the quick one when that is the same
     // effort, else a second pass with what is left of the hard deadline (should that run
     // out, the quick one stands).
     let full = |quick: Optimized| -> Result<Optimized> {
-        if !pipeline::quick_is_less(input, format, &header, &lossless_options) {
+        if !quick_is_less {
             return Ok(quick);
         }
         let rest = Options {
@@ -240,9 +241,7 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     let quick_only = best
         .as_ref()
         .is_some_and(|(_, p)| p.data.len().saturating_mul(FULL_LOSSLESS) < quick.data.len());
-    let lossless = if quick_only
-        && pipeline::quick_is_less(input, format, &header, &lossless_options)
-    {
+    let lossless = if quick_only && quick_is_less {
         followed(
             quick,
             vec![note(

@@ -36,6 +36,11 @@ pub(super) fn positive(pixels: &[[f32; 3]], x: &mut [f32], y: &mut [f32], b: &mu
         unsafe { positive_fma(pixels, x, y, b) };
         return;
     }
+    by_crate(pixels, x, y, b);
+}
+
+/// [`positive`] through the crate's conversion.
+fn by_crate(pixels: &[[f32; 3]], x: &mut [f32], y: &mut [f32], b: &mut [f32]) {
     let xyb = Xyb::from(
         LinearRgb::new(pixels.to_vec(), pixels.len(), 1).expect("one row holds the pixels"),
     );
@@ -148,23 +153,16 @@ mod tests {
         x.iter().chain(&y).chain(&b).map(|v| v.to_bits()).collect()
     }
 
-    fn crates(pixels: &[[f32; 3]], x: &mut [f32], y: &mut [f32], b: &mut [f32]) {
-        let xyb = Xyb::from(LinearRgb::new(pixels.to_vec(), pixels.len(), 1).unwrap());
-        for (i, &p) in xyb.data().iter().enumerate() {
-            (x[i], y[i], b[i]) = shifted(p);
-        }
-    }
-
     /// On a CPU with FMA and AVX2 (this machine's and CI's), `positive` takes the eight-lane
     /// way; elsewhere it is the crate's conversion and this compares it with itself.
     #[test]
     fn the_same_bits_as_the_crate() {
         // 8 lanes, then what is left: 1,003 pixels leave 3.
         let pixels = pixels(1_003);
-        assert_eq!(converted(&pixels, positive), converted(&pixels, crates));
+        assert_eq!(converted(&pixels, positive), converted(&pixels, by_crate));
         assert_eq!(
             converted(&pixels[..5], positive),
-            converted(&pixels[..5], crates)
+            converted(&pixels[..5], by_crate)
         );
     }
 

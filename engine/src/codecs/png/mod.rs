@@ -347,13 +347,9 @@ fn effort(bytes: &[u8], header: &Header, options: &Options) -> Effort {
     }
 }
 
-/// Whether [`Options::quick`] lowers the effort for `options`.
+/// Whether [`Options::quick`] lowers the effort for `options`: the budget's is above `Fast`.
 pub(super) fn quick_is_less(bytes: &[u8], header: &Header, options: &Options) -> bool {
-    let quick = Options {
-        quick: true,
-        ..options.clone()
-    };
-    effort(bytes, header, &quick) < effort(bytes, header, options)
+    Effort::for_image(header.decoded_bytes(), bytes.len(), options.time_budget) > Effort::Fast
 }
 
 pub(super) fn optimize(
