@@ -3,6 +3,7 @@
 //! (rav1d, then YCbCr to RGB) for the lossy mode.
 
 use super::av1::{self, Plane, Planes};
+use super::avif_items::Primary;
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::guard::{Frame, Samples};
@@ -12,7 +13,7 @@ fn malformed(reason: impl std::fmt::Display) -> Error {
     Error::decode(Format::Avif, reason)
 }
 
-fn be32(data: &[u8], at: usize) -> Option<u32> {
+pub(super) fn be32(data: &[u8], at: usize) -> Option<u32> {
     data.get(at..at + 4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
@@ -113,8 +114,12 @@ pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Frame> {
     }
     let planes = colour.planes()?;
     let alpha_planes = alpha.as_ref().map(av1::Picture::planes).transpose()?;
+    let primary = Primary::of(bytes);
     // The container's nclx colour box overrides the AV1 sequence header.
-    let (code, full_range) = primary_nclx(bytes).unwrap_or((planes.matrix, planes.full_range));
+    let (code, full_range) = primary
+        .as_ref()
+        .and_then(Primary::nclx)
+        .map_or((planes.matrix, planes.full_range), |(_, _, m, f)| (m, f));
     // A monochrome picture has no matrix to apply.
     let matrix = match planes.chroma {
         Some(_) => Matrix::from_code(code)?,
@@ -123,11 +128,75 @@ pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Frame> {
     let sixteen = planes.depth > 8 || alpha_planes.as_ref().is_some_and(|a| a.depth > 8);
     let data = to_rgb(&planes, matrix, full_range, alpha_planes.as_ref(), sixteen)?;
     let channels = if alpha.is_some() { 4 } else { 3 };
-    Ok(Frame::still(
-        width,
-        height,
-        Samples::new(channels, sixteen, data),
-    ))
+    let frame = Frame::still(width, height, Samples::new(channels, sixteen, data));
+    let crop = primary.map_or(Some((0, 0, width, height)), |p| p.crop());
+    cropped(frame, crop.ok_or_else(|| malformed(BAD_CROP))?)
+}
+
+const BAD_CROP: &str = "its crop (clap) is not whole pixels inside the picture";
+
+/// The part (x, y, width, height) of `frame`.
+fn cropped(frame: Frame, (x, y, w, h): (u32, u32, u32, u32)) -> Result<Frame> {
+    if (x, y, w, h) == (0, 0, frame.width, frame.height) {
+        return Ok(frame);
+    }
+    if x + w > frame.width || y + h > frame.height {
+        return Err(malformed(BAD_CROP));
+    }
+    let size = usize::from(frame.samples.channels) * if frame.samples.sixteen { 2 } else { 1 };
+    let row = frame.width as usize * size;
+    let (from, len) = (x as usize * size, w as usize * size);
+    let data = frame
+        .samples
+        .data
+        .chunks_exact(row)
+        .skip(y as usize)
+        .take(h as usize)
+        .flat_map(|r| &r[from..from + len])
+        .copied()
+        .collect();
+    let samples = Samples::new(frame.samples.channels, frame.samples.sixteen, data);
+    Ok(Frame::still(w, h, samples))
+}
+
+/// The ICC profile of the primary item's `colr` property, if it has one.
+pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    let primary = Primary::of(bytes)?;
+    primary
+        .colour(b"prof")
+        .or_else(|| primary.colour(b"rICC"))
+        .map(<[u8]>::to_vec)
+}
+
+/// The EXIF orientation that turns the decoded picture as `irot` and `imir` ask.
+pub(crate) fn orientation(bytes: &[u8]) -> u16 {
+    Primary::of(bytes).map_or(1, |p| p.orientation())
+}
+
+/// Why [`decode_display`] cannot give the pixels a viewer shows, when it cannot: a primary
+/// item that is not one coded image (a grid of tiles, an overlay), a crop that is not whole
+/// pixels, or colour other than sRGB's (primaries and transfer) without an ICC profile, or a
+/// YCbCr matrix it does not convert.
+pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
+    let primary = Primary::of(bytes)?;
+    if let Some(kind) = primary.kind.filter(|k| k != b"av01") {
+        return Some(format!(
+            "its primary item is a '{}', not one coded image",
+            String::from_utf8_lossy(&kind)
+        ));
+    }
+    if primary.crop().is_none() {
+        return Some(BAD_CROP.into());
+    }
+    let profile = primary.colour(b"prof").or_else(|| primary.colour(b"rICC"));
+    let (primaries, transfer, matrix, _) = primary.nclx()?;
+    if let Err(e) = Matrix::from_code(matrix) {
+        return Some(e.to_string());
+    }
+    // BT.709 primaries (or unspecified) and an SDR transfer that viewers show as sRGB's.
+    let srgb = matches!(primaries, 1 | 2) && matches!(transfer, 1 | 2 | 6 | 13);
+    (profile.is_none() && !srgb)
+        .then(|| format!("its colour (primaries {primaries}, transfer {transfer}) is not sRGB's"))
 }
 
 /// Runs an avif-parse reader, whose assertions may panic on malformed input.
@@ -150,85 +219,6 @@ fn decode_item(item: &[u8], limits: &Limits) -> Result<av1::Picture> {
     }
     limits.check(&Header::still(w, h))?;
     Ok(picture)
-}
-
-/// The child boxes of `data` as (type, body), up to the first that does not fit.
-fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some((kind, body, end)) = child(data, pos) {
-        out.push((kind, body));
-        pos = end;
-    }
-    out
-}
-
-/// The box at `pos`: its type, body and end.
-fn child(data: &[u8], pos: usize) -> Option<([u8; 4], &[u8], usize)> {
-    let kind = data.get(pos + 4..pos + 8)?.try_into().ok()?;
-    let (size, head) = match be32(data, pos)? {
-        0 => (data.len() - pos, 8),
-        1 => {
-            let large = data.get(pos + 8..pos + 16)?.try_into().ok()?;
-            (usize::try_from(u64::from_be_bytes(large)).ok()?, 16)
-        }
-        n => (n as usize, 8),
-    };
-    let end = pos.checked_add(size).filter(|_| size >= head)?;
-    Some((kind, data.get(pos + head..end)?, end))
-}
-
-fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes.iter().find(|(k, _)| k == kind).map(|(_, body)| *body)
-}
-
-fn be16(data: &[u8], at: usize) -> Option<u16> {
-    data.get(at..at + 2)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
-}
-
-/// Matrix coefficients and full-range flag of the primary item's nclx `colr` property.
-fn primary_nclx(file: &[u8]) -> Option<(u16, bool)> {
-    let meta = children(find(&children(file), b"meta")?.get(4..)?);
-    let pitm = find(&meta, b"pitm")?;
-    let primary = match pitm.first()? {
-        0 => u32::from(be16(pitm, 4)?),
-        _ => be32(pitm, 4)?,
-    };
-    let iprp = children(find(&meta, b"iprp")?);
-    let properties = children(find(&iprp, b"ipco")?);
-    let ipma = find(&iprp, b"ipma")?;
-    let (version, wide_index) = (*ipma.first()?, ipma.get(3)? & 1 != 0);
-    let mut at = 8;
-    for _ in 0..be32(ipma, 4)? {
-        let item = if version == 0 {
-            at += 2;
-            u32::from(be16(ipma, at - 2)?)
-        } else {
-            at += 4;
-            be32(ipma, at - 4)?
-        };
-        let count = *ipma.get(at)?;
-        at += 1;
-        for _ in 0..count {
-            // 1-based property index; 0 means none.
-            let index = if wide_index {
-                at += 2;
-                usize::from(be16(ipma, at - 2)? & 0x7fff)
-            } else {
-                at += 1;
-                usize::from(ipma.get(at - 1)? & 0x7f)
-            };
-            let property = index.checked_sub(1).and_then(|i| properties.get(i));
-            if let Some((kind, body)) = property.filter(|_| item == primary)
-                && kind == b"colr"
-                && body.starts_with(b"nclx")
-            {
-                return Some((be16(body, 8)?, body.get(10)? & 0x80 != 0));
-            }
-        }
-    }
-    None
 }
 
 /// How the colour planes map to RGB.
@@ -534,14 +524,105 @@ mod tests {
         let frame = decode_display(&avif, &Limits::default()).unwrap();
         assert!(errors(&frame, &rgb.repeat(16 * 16)).0 > 10.0);
         let at = avif.windows(8).position(|w| w == b"colrnclx").unwrap();
-        assert_eq!(primary_nclx(&avif), Some((1, true)));
+        let nclx = |avif: &[u8]| Primary::of(avif).unwrap().nclx().map(|(.., m, f)| (m, f));
+        assert_eq!(nclx(&avif), Some((1, true)));
         avif[at + 14] &= 0x7f;
-        assert_eq!(primary_nclx(&avif), Some((1, false)));
+        assert_eq!(nclx(&avif), Some((1, false)));
         assert_flat(&avif, rgb, "limited range from the nclx box");
         // Without the box, the sequence header's matrix and range apply.
         avif[at..at + 4].copy_from_slice(b"free");
-        assert_eq!(primary_nclx(&avif), None);
+        assert_eq!(nclx(&avif), None);
         assert_flat(&avif, rgb, "limited range from the sequence header");
+    }
+
+    fn kimono(name: &str) -> Vec<u8> {
+        let path = format!("{}/../corpus/avif/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()
+    }
+
+    /// A frame's samples on the 8-bit scale.
+    fn eight(frame: &Frame) -> Vec<u8> {
+        let s = &frame.samples;
+        let len = s.data.len() / if s.sixteen { 2 } else { 1 };
+        (0..len).map(|i| sample(frame, i).round() as u8).collect()
+    }
+
+    /// The conformance suite's picture stored turned, with `irot` and `imir` to turn it back,
+    /// displays as the upright file: decoded and turned, within a few levels of it on average
+    /// (two encodes of one picture), where the stored pixels are another picture; and the
+    /// lossy score, which shows both files as displayed, is that of two encodes (69 to 73).
+    #[test]
+    fn rotation_and_mirroring_are_applied() {
+        let limits = Limits::default();
+        let upright = kimono("kimono.avif");
+        let want = eight(&decode_display(&upright, &limits).unwrap());
+        for (name, exif) in [
+            ("kimono.rotate90.avif", 6),
+            ("kimono.mirror-horizontal.avif", 2),
+            ("kimono.mirror-vertical.rotate270.avif", 5),
+        ] {
+            let file = kimono(name);
+            assert_eq!(orientation(&file), exif, "{name}");
+            assert_eq!(not_shown(&file), None, "{name}");
+            let stored = decode_display(&file, &limits).unwrap();
+            if (stored.width, stored.height) == (722, 1024) {
+                assert!(errors(&stored, &want).1 > 20.0, "{name}");
+            }
+            let shown = crate::pixels::orient(stored, exif).unwrap();
+            let (_, mean) = errors(&shown, &want);
+            assert!(mean < 3.0, "{name}: mean error {mean}");
+            let score = crate::lossy::score(&upright, &file, &limits).unwrap();
+            assert!(score > 50.0, "{name}: {score}");
+        }
+        assert_eq!(orientation(&upright), 1);
+    }
+
+    /// The suite's cropped file (`clap`) shows the part of the picture its box names.
+    #[test]
+    fn crop_is_applied() {
+        let limits = Limits::default();
+        let whole = decode_display(&kimono("kimono.avif"), &limits).unwrap();
+        let part = cropped(whole, (272, 39, 385, 330)).unwrap();
+        let crop = decode_display(&kimono("kimono.crop.avif"), &limits).unwrap();
+        assert_eq!((crop.width, crop.height), (385, 330));
+        let (_, mean) = errors(&crop, &eight(&part));
+        assert!(mean < 3.0, "mean error {mean}");
+        // One pixel to the side is another picture.
+        let whole = decode_display(&kimono("kimono.avif"), &limits).unwrap();
+        let beside = cropped(whole, (273, 39, 385, 330)).unwrap();
+        assert!(errors(&crop, &eight(&beside)).1 > mean + 1.0);
+    }
+
+    /// Pictures the lossy mode cannot show as a viewer does are named, with the reason:
+    /// colour that is not sRGB's without a profile, and a primary item that is not one
+    /// coded image.
+    #[test]
+    fn what_is_not_shown_is_named() {
+        let avif = coded([30, 180, 220], 1, true);
+        assert_eq!(not_shown(&avif), None);
+        let at = avif.windows(8).position(|w| w == b"colrnclx").unwrap();
+        // BT.2020 primaries with the PQ transfer: an HDR picture.
+        let mut hdr = avif.clone();
+        hdr[at + 8..at + 12].copy_from_slice(&[0, 9, 0, 16]);
+        let reason = not_shown(&hdr).unwrap();
+        assert!(reason.contains("primaries 9, transfer 16"), "{reason}");
+        // sRGB's transfer with BT.709 primaries is shown as decoded.
+        let mut srgb = avif.clone();
+        srgb[at + 8..at + 12].copy_from_slice(&[0, 1, 0, 13]);
+        assert_eq!(not_shown(&srgb), None);
+        let mut matrix = avif.clone();
+        matrix[at + 12..at + 14].copy_from_slice(&[0, 10]);
+        assert!(
+            not_shown(&matrix)
+                .unwrap()
+                .contains("matrix coefficients 10")
+        );
+        let mut grid = avif.clone();
+        let infe = grid.windows(4).position(|w| w == b"infe").unwrap();
+        let kind = infe + grid[infe..].windows(4).position(|w| w == b"av01").unwrap();
+        grid[kind..kind + 4].copy_from_slice(b"grid");
+        let reason = not_shown(&grid).unwrap();
+        assert!(reason.contains("'grid'"), "{reason}");
     }
 
     fn planes<'a>(

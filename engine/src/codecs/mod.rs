@@ -4,6 +4,7 @@
 mod av1;
 pub(crate) mod avif;
 pub(crate) mod avif_encode;
+mod avif_items;
 mod gif;
 pub(crate) mod jpeg;
 pub(crate) mod palette;

@@ -224,7 +224,17 @@ pub(crate) fn colour_and_orientation(format: Format, bytes: &[u8]) -> (Option<Ve
         Format::Jpeg => (jpeg::icc(bytes), jpeg::orientation(bytes)),
         Format::Png => (png::icc(bytes), png::orientation(bytes)),
         Format::WebP => (webp::icc(bytes), webp::orientation(bytes)),
-        _ => (None, 1),
+        Format::Avif => (avif::icc(bytes), avif::orientation(bytes)),
+        Format::Apng | Format::Gif => (None, 1),
+    }
+}
+
+/// Why the input's pixels as decoded here are not what a viewer shows, when they are not
+/// (see [`avif::not_shown`]); such an input is not re-encoded.
+pub(crate) fn not_shown(format: Format, bytes: &[u8]) -> Option<String> {
+    match format {
+        Format::Avif => avif::not_shown(bytes),
+        _ => None,
     }
 }
 

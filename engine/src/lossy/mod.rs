@@ -319,6 +319,12 @@ fn prepare(
     transparent_peak: u64,
 ) -> Result<Source> {
     let limits = &options.limits;
+    if let Some(reason) = formats::not_shown(format, input) {
+        return Ok(Source::Lossless(vec![note(
+            Level::Info,
+            format!("lossy: skipped, {reason}"),
+        )]));
+    }
     let Some(frame) = formats::source(format, input, limits)? else {
         return Ok(Source::Lossless(vec![note(
             Level::Info,
@@ -1006,6 +1012,9 @@ fn decoded(shown: &ToSrgb, format: Format, data: &[u8], limits: &Limits) -> Resu
 pub fn score(source: &[u8], candidate: &[u8], limits: &Limits) -> Result<f64> {
     let upright = |bytes: &[u8]| -> Result<Frame> {
         let (format, _) = pipeline::checked_header(bytes, limits)?;
+        if let Some(reason) = formats::not_shown(format, bytes) {
+            return Err(Error::decode(format, reason));
+        }
         let frame = formats::source(format, bytes, limits)?
             .ok_or_else(|| Error::decode(format, "not a still 8 or 16-bit image"))?;
         let (icc, orientation) = formats::colour_and_orientation(format, bytes);
@@ -1151,6 +1160,34 @@ mod tests {
             .unwrap();
         assert!(again >= 80.0, "{again}");
         assert_eq!(Some(again), out.ssimulacra2);
+    }
+
+    /// An AVIF the lossy mode cannot show as a viewer does (here its primary item is marked
+    /// as a grid of tiles) is not re-encoded: it comes back as it is, with the reason. The
+    /// same file unmarked is searched.
+    #[test]
+    fn an_avif_not_shown_as_decoded_stays_as_it_is() {
+        let avif = crate::codecs::avif_encode::encode(&photo(), 95.0, 10).unwrap();
+        let at = avif.windows(4).position(|w| w == b"av01").unwrap();
+        let mut grid = avif.clone();
+        grid[at..at + 4].copy_from_slice(b"grid");
+        let options = Options::default()
+            .with_mode(Mode::Lossy(Target::HIGH))
+            .with_output(Output::Auto);
+        let skipped = |out: &Optimized| {
+            let mut notes = out.notes.iter();
+            notes.any(|n| {
+                n.message
+                    .contains("lossy: skipped, its primary item is a 'grid'")
+            })
+        };
+        let out = crate::optimize(&grid, &options).unwrap();
+        assert_eq!(out.data, grid);
+        assert!(skipped(&out), "{:?}", out.notes);
+        assert_eq!(out.ssimulacra2, None);
+        let out = crate::optimize(&avif, &options).unwrap();
+        assert!(!skipped(&out), "{:?}", out.notes);
+        assert!(out.encodes > 0, "{:?}", out.notes);
     }
 
     /// The lossless candidate: oxipng's preset 2 alone when the lossy result is under half
