@@ -190,8 +190,10 @@ pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
     }
     let profile = primary.colour(b"prof").or_else(|| primary.colour(b"rICC"));
     let (primaries, transfer, matrix, _) = primary.nclx()?;
-    if let Err(e) = Matrix::from_code(matrix) {
-        return Some(e.to_string());
+    if Matrix::from_code(matrix).is_err() {
+        return Some(format!(
+            "its matrix coefficients {matrix} are not converted here"
+        ));
     }
     // BT.709 primaries (or unspecified) and an SDR transfer that viewers show as sRGB's.
     let srgb = matches!(primaries, 1 | 2) && matches!(transfer, 1 | 2 | 6 | 13);

@@ -5,7 +5,7 @@
 use super::avif::be32;
 
 /// The child boxes of `data` as (type, body), up to the first that does not fit.
-pub(super) fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
+fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some((kind, body, end)) = child(data, pos) {
@@ -30,7 +30,7 @@ fn child(data: &[u8], pos: usize) -> Option<([u8; 4], &[u8], usize)> {
     Some((kind, data.get(pos + head..end)?, end))
 }
 
-pub(super) fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
+fn find<'a>(boxes: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
     boxes.iter().find(|(k, _)| k == kind).map(|(_, body)| *body)
 }
 
