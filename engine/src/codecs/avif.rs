@@ -92,13 +92,10 @@ pub(super) fn probe(bytes: &[u8]) -> Result<Header> {
 }
 
 /// A still AVIF decoded (AV1 by rav1d), colour converted to RGB, alpha merged when the file
-/// has an alpha item: 8-bit samples for 8-bit AV1, 16-bit (scaled to the full 16-bit range)
+/// has an alpha item (colour premultiplied by it divided back), cropped as `clap` asks: 8-bit samples for 8-bit AV1, 16-bit (scaled to the full 16-bit range)
 /// for 10 and 12-bit. Chroma is upsampled bilinearly, chroma samples taken as centred.
 pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Frame> {
     let avif = parse(|| avif_parse::read_avif(&mut &bytes[..]))?;
-    if avif.premultiplied_alpha {
-        return Err(malformed("premultiplied alpha is not supported"));
-    }
     let colour = decode_item(&avif.primary_item, limits)?;
     let alpha = match avif.alpha_item.as_deref() {
         Some(item) => Some(decode_item(item, limits)?),
@@ -126,7 +123,8 @@ pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Frame> {
         None => Matrix::Gbr,
     };
     let sixteen = planes.depth > 8 || alpha_planes.as_ref().is_some_and(|a| a.depth > 8);
-    let data = to_rgb(&planes, matrix, full_range, alpha_planes.as_ref(), sixteen)?;
+    let with_alpha = alpha_planes.as_ref().map(|a| (a, avif.premultiplied_alpha));
+    let data = to_rgb(&planes, matrix, full_range, with_alpha, sixteen)?;
     let channels = if alpha.is_some() { 4 } else { 3 };
     let frame = Frame::still(width, height, Samples::new(channels, sixteen, data));
     let crop = primary.map_or(Some((0, 0, width, height)), |p| p.crop());
@@ -307,13 +305,14 @@ fn chroma_at(plane: &Plane<'_>, x: usize, y: usize, (sx, sy): (bool, bool)) -> f
     (3.0 * row(y0) + row(y1)) / 16.0
 }
 
-/// Interleaved RGB, or RGBA with `alpha` (whose luma is the alpha), as 8-bit samples or as
-/// 16-bit big-endian ones when `sixteen`.
+/// Interleaved RGB, or RGBA with `alpha` (whose luma is the alpha; with true when the colour
+/// is premultiplied by it, which is undone), as 8-bit samples or as 16-bit big-endian ones
+/// when `sixteen`.
 fn to_rgb(
     colour: &Planes<'_>,
     matrix: Matrix,
     full_range: bool,
-    alpha: Option<&Planes<'_>>,
+    alpha: Option<(&Planes<'_>, bool)>,
     sixteen: bool,
 ) -> Result<Vec<u8>> {
     let (w, h) = (colour.luma.width, colour.luma.height);
@@ -321,7 +320,13 @@ fn to_rgb(
     let mut out = crate::work::room_for(w * h * channels * if sixteen { 2 } else { 1 })?;
     let luma = Scale::new(colour.depth, full_range, false);
     let chroma = Scale::new(colour.depth, full_range, matrix != Matrix::Gbr);
-    let alpha = alpha.map(|a| (a.luma, Scale::new(a.depth, a.full_range, false)));
+    let alpha = alpha.map(|(a, premultiplied)| {
+        (
+            a.luma,
+            Scale::new(a.depth, a.full_range, false),
+            premultiplied,
+        )
+    });
     let top = if sixteen { 65535.0 } else { 255.0 };
     let mut put = |v: f32| {
         let q = (v.clamp(0.0, 1.0) * top).round() as u16;
@@ -349,9 +354,18 @@ fn to_rgb(
                     }
                 }
             };
-            rgb.into_iter().for_each(&mut put);
-            if let Some((plane, scale)) = alpha {
-                put(scale.apply(plane.at(x, y).into()));
+            let a = alpha.map(|(plane, scale, premultiplied)| {
+                (scale.apply(plane.at(x, y).into()), premultiplied)
+            });
+            match a {
+                Some((a, true)) if a > 0.0 => rgb.map(|c| c / a),
+                Some((_, true)) => [0.0; 3],
+                _ => rgb,
+            }
+            .into_iter()
+            .for_each(&mut put);
+            if let Some((a, _)) = a {
+                put(a);
             }
         }
     }
@@ -461,6 +475,74 @@ mod tests {
                 assert!((got - f64::from(want)).abs() <= 6.0, "{rgb:?} vs {want:?}");
             }
         }
+    }
+
+    /// Colour stored premultiplied by alpha comes out unassociated, as from a file that
+    /// stores it so.
+    #[test]
+    fn premultiplied_alpha_is_undone() {
+        let pixels = gradient(32, 32, |x, y| (128 + (x + y) * 127 / 62) as u8);
+        let bt601 = Matrix::YCbCr {
+            kr: 0.299,
+            kb: 0.114,
+        };
+        // ravif's own premultiplied mode divides instead, so the planes are made here.
+        let encoded = |premultiplied: bool| {
+            let planes = pixels.iter().map(|p| {
+                let times = |c: u8| (u16::from(c) * u16::from(p.a) + 127) / 255;
+                let rgb = [p.r, p.g, p.b].map(|c| if premultiplied { times(c) as u8 } else { c });
+                forward(rgb, bt601, true)
+            });
+            let mode = if premultiplied {
+                ravif::AlphaColorMode::Premultiplied
+            } else {
+                ravif::AlphaColorMode::UnassociatedDirty
+            };
+            let alpha = pixels.iter().map(|p| p.a);
+            encoder(BitDepth::Eight)
+                .with_alpha_color_mode(mode)
+                .encode_raw_planes_8_bit(
+                    32,
+                    32,
+                    planes,
+                    Some(alpha),
+                    PixelRange::Full,
+                    MatrixCoefficients::BT601,
+                )
+                .unwrap()
+                .avif_file
+        };
+        let limits = Limits::default();
+        let rgb = |frame: &Frame| -> Vec<f64> {
+            (0..pixels.len() * 4)
+                .filter(|i| i % 4 != 3)
+                .map(|i| sample(frame, i))
+                .collect()
+        };
+        let want: Vec<f64> = rgb_of(&pixels).into_iter().map(f64::from).collect();
+        let mean = |got: Vec<f64>| {
+            let total: f64 = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).sum();
+            total / want.len() as f64
+        };
+        let premultiplied = encoded(true);
+        assert!(
+            avif_parse::read_avif(&mut &premultiplied[..])
+                .unwrap()
+                .premultiplied_alpha
+        );
+        let frame = decode_display(&premultiplied, &limits).unwrap();
+        let plain = decode_display(&encoded(false), &limits).unwrap();
+        let (got, plain) = (mean(rgb(&frame)), mean(rgb(&plain)));
+        assert!(
+            got < plain + 2.0,
+            "premultiplied {got}, unassociated {plain}"
+        );
+        // Left premultiplied, the colours would be darker by a quarter on average.
+        let dark: Vec<f64> = (0..pixels.len() * 4)
+            .filter(|i| i % 4 != 3)
+            .map(|i| sample(&frame, i) * sample(&frame, i / 4 * 4 + 3) / 255.0)
+            .collect();
+        assert!(mean(dark) > got + 10.0);
     }
 
     /// The YCbCr of `rgb` (ITU-T H.273) on the 8-bit scale.
@@ -693,7 +775,7 @@ mod tests {
         let image = planes(8, (true, true), plane8(&luma, 2, 1), None);
         let mut alpha = planes(8, (true, true), plane8(&alpha_luma, 2, 1), None);
         alpha.full_range = false;
-        let rgba = to_rgb(&image, Matrix::Gbr, false, Some(&alpha), false).unwrap();
+        let rgba = to_rgb(&image, Matrix::Gbr, false, Some((&alpha, false)), false).unwrap();
         assert_eq!(rgba, [255, 255, 255, 0, 0, 0, 0, 255]);
     }
 
