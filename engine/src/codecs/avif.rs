@@ -127,8 +127,10 @@ pub(crate) fn decode_display(bytes: &[u8], limits: &Limits) -> Result<Frame> {
     let data = to_rgb(&planes, matrix, full_range, with_alpha, sixteen)?;
     let channels = if alpha.is_some() { 4 } else { 3 };
     let frame = Frame::still(width, height, Samples::new(channels, sixteen, data));
-    let crop = primary.map_or(Some((0, 0, width, height)), |p| p.crop());
-    cropped(frame, crop.ok_or_else(|| malformed(BAD_CROP))?)
+    match primary.filter(|p| p.get(b"clap").is_some()) {
+        Some(p) => cropped(frame, p.crop().ok_or_else(|| malformed(BAD_CROP))?),
+        None => Ok(frame),
+    }
 }
 
 const BAD_CROP: &str = "its crop (clap) is not whole pixels inside the picture";
@@ -173,8 +175,9 @@ pub(crate) fn orientation(bytes: &[u8]) -> u16 {
 
 /// Why [`decode_display`] cannot give the pixels a viewer shows, when it cannot: a primary
 /// item that is not one coded image (a grid of tiles, an overlay), a crop that is not whole
-/// pixels, or colour other than sRGB's (primaries and transfer) without an ICC profile, or a
-/// YCbCr matrix it does not convert.
+/// pixels, a layered picture shown at another operating point or layer than all of it,
+/// colour other than sRGB's (primaries and transfer) without an ICC profile, or a YCbCr
+/// matrix it does not convert.
 pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
     let primary = Primary::of(bytes)?;
     if let Some(kind) = primary.kind.filter(|k| k != b"av01") {
@@ -183,8 +186,13 @@ pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
             String::from_utf8_lossy(&kind)
         ));
     }
-    if primary.crop().is_none() {
+    if primary.get(b"clap").is_some() && primary.crop().is_none() {
         return Some(BAD_CROP.into());
+    }
+    // rav1d decodes every layer of a layered picture; these ask a viewer to show fewer.
+    let selects = |kind, all: &[u8]| primary.get(kind).is_some_and(|b| !b.starts_with(all));
+    if selects(b"a1op", &[0]) || selects(b"lsel", &[0xff, 0xff]) {
+        return Some("it selects an operating point or a layer (a1op, lsel)".into());
     }
     let profile = primary.colour(b"prof").or_else(|| primary.colour(b"rICC"));
     let (primaries, transfer, matrix, _) = primary.nclx()?;
@@ -701,6 +709,21 @@ mod tests {
                 .unwrap()
                 .contains("matrix coefficients 10")
         );
+        // A layered picture shown at one operating point or layer (rav1d decodes them all).
+        for (from, to) in [(b"colr", b"a1op"), (b"pixi", b"lsel")] {
+            let mut layered = avif.clone();
+            let at = layered.windows(4).position(|w| w == from).unwrap();
+            layered[at..at + 4].copy_from_slice(to);
+            let reason = not_shown(&layered).unwrap();
+            assert!(reason.contains("(a1op, lsel)"), "{reason}");
+        }
+        // Without a clap, the picture is not cut to the size ispe gives.
+        let mut small = avif.clone();
+        let ispe = small.windows(4).position(|w| w == b"ispe").unwrap();
+        small[ispe + 8..ispe + 16].copy_from_slice(&[0, 0, 0, 8, 0, 0, 0, 8]);
+        assert_eq!(not_shown(&small), None);
+        let frame = decode_display(&small, &Limits::default()).unwrap();
+        assert_eq!((frame.width, frame.height), (16, 16));
         let mut grid = avif.clone();
         let infe = grid.windows(4).position(|w| w == b"infe").unwrap();
         let kind = infe + grid[infe..].windows(4).position(|w| w == b"av01").unwrap();
