@@ -13,6 +13,13 @@ pub(crate) fn is_srgb(icc: &[u8]) -> bool {
     icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"\0s\0R\0G\0B")
 }
 
+/// The ICC profile of Display P3 (moxcms), for pictures that name their colour by ITU-T
+/// H.273 code points (AVIF's nclx box) rather than by a profile: primaries 12 with sRGB's
+/// transfer.
+pub(crate) fn display_p3() -> Option<Vec<u8>> {
+    moxcms::ColorProfile::new_display_p3().encode().ok()
+}
+
 /// A conversion from one ICC profile to sRGB; `None` inside when nothing needs converting.
 pub(crate) struct ToSrgb(Option<Transform>);
 
@@ -59,6 +66,29 @@ impl ToSrgb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// qcms reads the made profile; a mid P3 red is a more saturated red in sRGB, as the
+    /// P3-D65 to sRGB matrix on linear values gives it (214.9, 92.6, 96.6 for 200, 100,
+    /// 100), and P3 white stays white.
+    #[test]
+    fn display_p3_converts_to_srgb() {
+        let p3 = display_p3().unwrap();
+        assert!(!is_srgb(&p3));
+        let pixels = Frame::still(
+            2,
+            1,
+            Samples::new(3, false, vec![200, 100, 100, 255, 255, 255]),
+        );
+        let shown = ToSrgb::new(Some(&p3)).unwrap().apply(pixels).unwrap();
+        let data = &shown.samples.data;
+        let want = [214.9, 92.6, 96.6];
+        let near = data[..3]
+            .iter()
+            .zip(want)
+            .all(|(&v, w)| (f64::from(v) - w).abs() < 1.5);
+        assert!(near, "{data:?}");
+        assert!(data[4..7].iter().all(|&v| v >= 254), "{data:?}");
+    }
 
     #[test]
     fn adobe_rgb_green_is_converted_and_srgb_is_left_alone() {

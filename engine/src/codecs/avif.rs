@@ -159,13 +159,23 @@ fn cropped(frame: Frame, (x, y, w, h): (u32, u32, u32, u32)) -> Result<Frame> {
     Ok(Frame::still(w, h, samples))
 }
 
-/// The ICC profile of the primary item's `colr` property, if it has one.
+/// The ICC profile of the primary item's `colr` property; without one, Display P3's when
+/// the nclx property names P3 primaries with an SDR transfer (see [`not_shown`]).
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
     let primary = Primary::of(bytes)?;
-    primary
-        .colour(b"prof")
-        .or_else(|| primary.colour(b"rICC"))
-        .map(<[u8]>::to_vec)
+    if let Some(profile) = primary.colour(b"prof").or_else(|| primary.colour(b"rICC")) {
+        return Some(profile.to_vec());
+    }
+    match primary.nclx()? {
+        (12, transfer, ..) if sdr(transfer) => crate::colour::display_p3(),
+        _ => None,
+    }
+}
+
+/// Transfer characteristics (ITU-T H.273) that viewers show as sRGB's: BT.709, unspecified,
+/// BT.601 and sRGB.
+fn sdr(transfer: u16) -> bool {
+    matches!(transfer, 1 | 2 | 6 | 13)
 }
 
 /// The EXIF orientation that turns the decoded picture as `irot` and `imir` ask.
@@ -176,8 +186,8 @@ pub(crate) fn orientation(bytes: &[u8]) -> u16 {
 /// Why [`decode_display`] cannot give the pixels a viewer shows, when it cannot: a primary
 /// item that is not one coded image (a grid of tiles, an overlay), a crop that is not whole
 /// pixels, a layered picture shown at another operating point or layer than all of it,
-/// colour other than sRGB's (primaries and transfer) without an ICC profile, or a YCbCr
-/// matrix it does not convert.
+/// colour other than sRGB's or Display P3's (primaries and transfer) without an ICC
+/// profile, or a YCbCr matrix it does not convert.
 pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
     let primary = Primary::of(bytes)?;
     if let Some(kind) = primary.kind.filter(|k| k != b"av01") {
@@ -201,9 +211,9 @@ pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
             "its matrix coefficients {matrix} are not converted here"
         ));
     }
-    // BT.709 primaries (or unspecified) and an SDR transfer that viewers show as sRGB's.
-    let srgb = matches!(primaries, 1 | 2) && matches!(transfer, 1 | 2 | 6 | 13);
-    (profile.is_none() && !srgb)
+    // BT.709 primaries (or unspecified), or Display P3's, which `icc` gives a profile.
+    let known = matches!(primaries, 1 | 2 | 12) && sdr(transfer);
+    (profile.is_none() && !known)
         .then(|| format!("its colour (primaries {primaries}, transfer {transfer}) is not sRGB's"))
 }
 
@@ -702,6 +712,15 @@ mod tests {
         let mut srgb = avif.clone();
         srgb[at + 8..at + 12].copy_from_slice(&[0, 1, 0, 13]);
         assert_eq!(not_shown(&srgb), None);
+        assert_eq!(icc(&srgb), None);
+        // Display P3 is shown through a profile made for it; P3 with PQ is HDR.
+        let mut p3 = avif.clone();
+        p3[at + 8..at + 12].copy_from_slice(&[0, 12, 0, 13]);
+        assert_eq!(not_shown(&p3), None);
+        assert_eq!(icc(&p3), crate::colour::display_p3());
+        p3[at + 8..at + 12].copy_from_slice(&[0, 12, 0, 16]);
+        assert!(not_shown(&p3).is_some());
+        assert_eq!(icc(&p3), None);
         let mut matrix = avif.clone();
         matrix[at + 12..at + 14].copy_from_slice(&[0, 10]);
         assert!(
