@@ -115,19 +115,20 @@ impl<'a> Primary<'a> {
         let Some(clap) = self.get(b"clap") else {
             return Some((0, 0, width, height));
         };
-        let at = |i: usize| be32(clap, 4 * i).map(i64::from);
-        let whole = |n: i64, d: i64| (d > 0 && n % d == 0).then(|| n / d);
+        // In i128: a side times a denominator does not fit in i64.
+        let at = |i: usize| be32(clap, 4 * i).map(i128::from);
+        let whole = |n: i128, d: i128| (d > 0 && n % d == 0).then(|| n / d);
         let (cw, ch) = (whole(at(0)?, at(1)?)?, whole(at(2)?, at(3)?)?);
         // Offsets are signed, from the picture's centre to the crop's: the near edge is at
         // (size - crop) / 2 + offset.
-        let edge = |size: u32, crop: i64, offset: i64, d: i64| {
-            whole((i64::from(size) - crop) * d + 2 * offset, 2 * d)
+        let edge = |size: u32, crop: i128, offset: i128, d: i128| {
+            whole((i128::from(size) - crop) * d + 2 * offset, 2 * d)
         };
-        let signed = |i: usize| be32(clap, 4 * i).map(|v| i64::from(v as i32));
+        let signed = |i: usize| be32(clap, 4 * i).map(|v| i128::from(v as i32));
         let x = edge(width, cw, signed(4)?, at(5)?)?;
         let y = edge(height, ch, signed(6)?, at(7)?)?;
-        let inside = |edge: i64, crop: i64, size: u32| {
-            edge >= 0 && crop > 0 && edge + crop <= i64::from(size)
+        let inside = |edge: i128, crop: i128, size: u32| {
+            edge >= 0 && crop > 0 && edge + crop <= i128::from(size)
         };
         (inside(x, cw, width) && inside(y, ch, height))
             .then_some((x as u32, y as u32, cw as u32, ch as u32))
@@ -278,5 +279,11 @@ mod tests {
         assert_eq!(crop(Some([384, 1, 330, 1, 200, 1, 0, 1])), None);
         assert_eq!(crop(Some([384, 0, 330, 1, 0, 1, 0, 1])), None);
         assert_eq!(crop(Some([0, 1, 330, 1, 0, 1, 0, 1])), None);
+        // The largest values the fields hold (-1 is 2^32 - 1 unsigned) do not overflow.
+        assert_eq!(crop(Some([-1, 1, 330, 1, i32::MIN, -1, 0, 1])), None);
+        assert_eq!(
+            crop(Some([-1, -1, -1, -1, i32::MAX, -1, i32::MIN, -1])),
+            None
+        );
     }
 }
