@@ -13,9 +13,24 @@ pub(crate) fn is_srgb(icc: &[u8]) -> bool {
     icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"\0s\0R\0G\0B")
 }
 
-/// The ICC profile of Display P3 (moxcms), for pictures that name their colour by ITU-T
-/// H.273 code points (AVIF's nclx box) rather than by a profile: primaries 12 with sRGB's
-/// transfer.
+/// How pixels that name their colour by ITU-T H.273 code points (AVIF's nclx box, PNG's
+/// cICP chunk) rather than by a profile are shown here: as sRGB (`Ok(None)`) for BT.709 or
+/// unspecified primaries, through Display P3's profile for primaries 12, both with a
+/// transfer viewers show as sRGB's (BT.709, unspecified, BT.601, sRGB); else not at all,
+/// with the reason (other primaries such as BT.2020; HDR and other transfers).
+pub(crate) fn coded(primaries: u16, transfer: u16) -> Result<Option<Vec<u8>>, String> {
+    let not = || format!("its colour (primaries {primaries}, transfer {transfer}) is not sRGB's");
+    if !matches!(transfer, 1 | 2 | 6 | 13) {
+        return Err(not());
+    }
+    match primaries {
+        1 | 2 => Ok(None),
+        12 => display_p3().map(Some).ok_or_else(not),
+        _ => Err(not()),
+    }
+}
+
+/// The ICC profile of Display P3 (moxcms): P3-D65 primaries with sRGB's transfer.
 pub(crate) fn display_p3() -> Option<Vec<u8>> {
     moxcms::ColorProfile::new_display_p3().encode().ok()
 }

@@ -160,22 +160,14 @@ fn cropped(frame: Frame, (x, y, w, h): (u32, u32, u32, u32)) -> Result<Frame> {
 }
 
 /// The ICC profile of the primary item's `colr` property; without one, Display P3's when
-/// the nclx property names P3 primaries with an SDR transfer (see [`not_shown`]).
+/// the nclx property names it (see [`crate::colour::coded`]).
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
     let primary = Primary::of(bytes)?;
     if let Some(profile) = primary.colour(b"prof").or_else(|| primary.colour(b"rICC")) {
         return Some(profile.to_vec());
     }
-    match primary.nclx()? {
-        (12, transfer, ..) if sdr(transfer) => crate::colour::display_p3(),
-        _ => None,
-    }
-}
-
-/// Transfer characteristics (ITU-T H.273) that viewers show as sRGB's: BT.709, unspecified,
-/// BT.601 and sRGB.
-fn sdr(transfer: u16) -> bool {
-    matches!(transfer, 1 | 2 | 6 | 13)
+    let (primaries, transfer, ..) = primary.nclx()?;
+    crate::colour::coded(primaries, transfer).ok().flatten()
 }
 
 /// The EXIF orientation that turns the decoded picture as `irot` and `imir` ask.
@@ -211,10 +203,10 @@ pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
             "its matrix coefficients {matrix} are not converted here"
         ));
     }
-    // BT.709 primaries (or unspecified), or Display P3's, which `icc` gives a profile.
-    let known = matches!(primaries, 1 | 2 | 12) && sdr(transfer);
-    (profile.is_none() && !known)
-        .then(|| format!("its colour (primaries {primaries}, transfer {transfer}) is not sRGB's"))
+    profile
+        .is_none()
+        .then(|| crate::colour::coded(primaries, transfer).err())
+        .flatten()
 }
 
 /// Runs an avif-parse reader, whose assertions may panic on malformed input.

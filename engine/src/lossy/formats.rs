@@ -230,10 +230,11 @@ pub(crate) fn colour_and_orientation(format: Format, bytes: &[u8]) -> (Option<Ve
 }
 
 /// Why the input's pixels as decoded here are not what a viewer shows, when they are not
-/// (see [`avif::not_shown`]); such an input is not re-encoded.
+/// (see [`avif::not_shown`], [`png::not_shown`]); such an input is not re-encoded.
 pub(crate) fn not_shown(format: Format, bytes: &[u8]) -> Option<String> {
     match format {
         Format::Avif => avif::not_shown(bytes),
+        Format::Png => png::not_shown(bytes),
         _ => None,
     }
 }

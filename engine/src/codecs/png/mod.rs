@@ -114,14 +114,36 @@ fn after_keyword(data: &[u8], skip: usize) -> &[u8] {
     data.get(start..).unwrap_or_default()
 }
 
-/// The ICC profile from `iCCP`, inflated (its size was checked against the metadata limit
-/// from the header).
+/// The ICC profile the image is shown with: from `iCCP`, inflated (its size was checked
+/// against the metadata limit from the header). A `cICP` chunk comes first, as viewers take
+/// it: Display P3's profile or none (see [`crate::colour::coded`]).
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    if let Some((primaries, transfer)) = cicp(bytes) {
+        return crate::colour::coded(primaries, transfer).ok().flatten();
+    }
     let chunk = chunks(bytes)
         .map_while(Result::ok)
         .find(|c| &c.kind == b"iCCP")?;
     miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(after_keyword(chunk.data, 1), 1 << 26)
         .ok()
+}
+
+/// Colour primaries and transfer characteristics (ITU-T H.273) of the `cICP` chunk.
+fn cicp(bytes: &[u8]) -> Option<(u16, u16)> {
+    let chunk = chunks(bytes)
+        .map_while(Result::ok)
+        .find(|c| &c.kind == b"cICP")?;
+    Some((
+        u16::from(*chunk.data.first()?),
+        u16::from(*chunk.data.get(1)?),
+    ))
+}
+
+/// Why the decoded pixels are not what a viewer shows, when a `cICP` chunk names colour
+/// that is not shown here (HDR, BT.2020; see [`crate::colour::coded`]).
+pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
+    let (primaries, transfer) = cicp(bytes)?;
+    crate::colour::coded(primaries, transfer).err()
 }
 
 /// The EXIF orientation from `eXIf` (1 when absent).
@@ -546,6 +568,38 @@ mod tests {
         };
         assert_eq!(icc(&out.data), Some(profile));
         assert!(stored(&out.data).unwrap() < iccp.len(), "{:?}", out.notes);
+    }
+
+    /// A `cICP` chunk names the colour before `iCCP`: sRGB's means no profile, Display P3's
+    /// gives its profile, HDR (BT.2020 with PQ) is not shown here.
+    #[test]
+    fn a_cicp_chunk_names_the_colour() {
+        let mut plain = Vec::new();
+        let mut encoder = png::Encoder::new(&mut plain, 4, 4);
+        encoder.set_color(png::ColorType::Rgb);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[90; 48]).unwrap();
+        writer.finish().unwrap();
+        let tagged = |code: [u8; 4]| {
+            let mut chunk = Vec::new();
+            write_chunk(&mut chunk, b"cICP", &code).unwrap();
+            let mut input = plain.clone();
+            input.splice(33..33, chunk);
+            input
+        };
+        assert_eq!((icc(&plain), not_shown(&plain)), (None, None));
+        let srgb = tagged([1, 13, 0, 1]);
+        assert_eq!((icc(&srgb), not_shown(&srgb)), (None, None));
+        let p3 = tagged([12, 13, 0, 1]);
+        assert_eq!(icc(&p3), crate::colour::display_p3());
+        assert_eq!(not_shown(&p3), None);
+        let hdr = tagged([9, 16, 0, 1]);
+        assert_eq!(icc(&hdr), None);
+        assert!(
+            not_shown(&hdr)
+                .unwrap()
+                .contains("primaries 9, transfer 16")
+        );
     }
 
     #[test]
