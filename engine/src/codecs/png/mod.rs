@@ -542,23 +542,35 @@ mod tests {
         assert!(out.worst() < crate::Level::Error, "{:?}", out.notes);
     }
 
-    /// oxipng inflates the ICC profile under the cap set for the pixels; a profile bigger
-    /// than a small image's pixels must still be recompressed, as `oxipng -o 2` does.
-    #[test]
-    fn an_icc_profile_bigger_than_the_pixels_is_recompressed() {
+    /// A 4x4 RGB PNG of one grey.
+    fn grey_rgb() -> Vec<u8> {
         let mut plain = Vec::new();
         let mut encoder = png::Encoder::new(&mut plain, 4, 4);
         encoder.set_color(png::ColorType::Rgb);
         let mut writer = encoder.write_header().unwrap();
         writer.write_image_data(&[90; 48]).unwrap();
         writer.finish().unwrap();
+        plain
+    }
+
+    /// `plain` with a chunk inserted after IHDR.
+    fn with_chunk(plain: &[u8], kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut chunk = Vec::new();
+        write_chunk(&mut chunk, kind, data).unwrap();
+        let mut input = plain.to_vec();
+        input.splice(33..33, chunk);
+        input
+    }
+
+    /// oxipng inflates the ICC profile under the cap set for the pixels; a profile bigger
+    /// than a small image's pixels must still be recompressed, as `oxipng -o 2` does.
+    #[test]
+    fn an_icc_profile_bigger_than_the_pixels_is_recompressed() {
+        let plain = grey_rgb();
         let profile: Vec<u8> = (0..3000u32).map(|i| (i % 7 * 31) as u8).collect();
         let mut iccp = b"test\0\0".to_vec();
         iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&profile, 0));
-        let mut chunk = Vec::new();
-        write_chunk(&mut chunk, b"iCCP", &iccp).unwrap();
-        let mut input = plain.clone();
-        input.splice(33..33, chunk);
+        let input = with_chunk(&plain, b"iCCP", &iccp);
         let out = crate::optimize(&input, &Options::default()).unwrap();
         let stored = |png: &[u8]| {
             chunks(png)
@@ -574,19 +586,8 @@ mod tests {
     /// gives its profile, HDR (BT.2020 with PQ) is not shown here.
     #[test]
     fn a_cicp_chunk_names_the_colour() {
-        let mut plain = Vec::new();
-        let mut encoder = png::Encoder::new(&mut plain, 4, 4);
-        encoder.set_color(png::ColorType::Rgb);
-        let mut writer = encoder.write_header().unwrap();
-        writer.write_image_data(&[90; 48]).unwrap();
-        writer.finish().unwrap();
-        let tagged = |code: [u8; 4]| {
-            let mut chunk = Vec::new();
-            write_chunk(&mut chunk, b"cICP", &code).unwrap();
-            let mut input = plain.clone();
-            input.splice(33..33, chunk);
-            input
-        };
+        let plain = grey_rgb();
+        let tagged = |code: [u8; 4]| with_chunk(&plain, b"cICP", &code);
         assert_eq!((icc(&plain), not_shown(&plain)), (None, None));
         let srgb = tagged([1, 13, 0, 1]);
         assert_eq!((icc(&srgb), not_shown(&srgb)), (None, None));
