@@ -10,12 +10,12 @@ use rav1d::include::dav1d::data::Dav1dData;
 use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dLogger, Dav1dSettings};
 use rav1d::include::dav1d::headers::{
     DAV1D_PIXEL_LAYOUT_I400, DAV1D_PIXEL_LAYOUT_I420, DAV1D_PIXEL_LAYOUT_I422,
-    DAV1D_PIXEL_LAYOUT_I444,
+    DAV1D_PIXEL_LAYOUT_I444, Dav1dSequenceHeader,
 };
 use rav1d::include::dav1d::picture::Dav1dPicture;
 use rav1d::src::lib::{
     dav1d_close, dav1d_data_create, dav1d_data_unref, dav1d_default_settings, dav1d_get_picture,
-    dav1d_open, dav1d_picture_unref, dav1d_send_data,
+    dav1d_open, dav1d_parse_sequence_header, dav1d_picture_unref, dav1d_send_data,
 };
 
 use crate::error::{Error, Result};
@@ -131,6 +131,32 @@ impl Drop for Data {
         // SAFETY: the data is empty or came from dav1d_data_create.
         unsafe { dav1d_data_unref(Some(NonNull::from(&mut self.0))) };
     }
+}
+
+/// The colour of the first sequence header in `obus`, read without decoding: primaries,
+/// transfer characteristics, matrix coefficients (ITU-T H.273; 2, unspecified, when the
+/// header names none) and the full-range flag. `None` when there is no valid header.
+pub(super) fn sequence_colour(obus: &[u8]) -> Option<(u16, u16, u16, bool)> {
+    let mut header = std::mem::MaybeUninit::<Dav1dSequenceHeader>::uninit();
+    // SAFETY: both pointers are to live values, the data `obus.len()` bytes long; rav1d
+    // writes the whole header when it succeeds and nothing otherwise.
+    let parsed = unsafe {
+        dav1d_parse_sequence_header(
+            Some(NonNull::from(&mut header).cast()),
+            NonNull::new(obus.as_ptr().cast_mut()),
+            obus.len(),
+        )
+    };
+    check(parsed, "sequence header").ok()?;
+    // SAFETY: written by rav1d above.
+    let header = unsafe { header.assume_init() };
+    let code = |v: c_uint| u16::try_from(v).unwrap_or(u16::MAX);
+    Some((
+        code(header.pri),
+        code(header.trc),
+        code(header.mtrx),
+        header.color_range != 0,
+    ))
 }
 
 /// Decodes the first picture of `obus` (an AV1 item's data). Frames over `max_pixels` fail.

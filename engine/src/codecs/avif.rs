@@ -160,14 +160,23 @@ fn cropped(frame: Frame, (x, y, w, h): (u32, u32, u32, u32)) -> Result<Frame> {
 }
 
 /// The ICC profile of the primary item's `colr` property; without one, Display P3's when
-/// the nclx property names it (see [`crate::colour::coded`]).
+/// its code points name it (see [`code_points`], [`crate::colour::coded`]).
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
     let primary = Primary::of(bytes)?;
-    if let Some(profile) = primary.colour(b"prof").or_else(|| primary.colour(b"rICC")) {
+    if let Some(profile) = primary.profile() {
         return Some(profile.to_vec());
     }
-    let (primaries, transfer, ..) = primary.nclx()?;
+    let (primaries, transfer, ..) = code_points(bytes, &primary)?;
     crate::colour::coded(primaries, transfer).ok().flatten()
+}
+
+/// The colour the primary item is coded in (primaries, transfer, matrix, full range): its
+/// `nclx` property's, else its AV1 sequence header's, as the AVIF specification orders them.
+fn code_points(bytes: &[u8], primary: &Primary) -> Option<(u16, u16, u16, bool)> {
+    primary.nclx().or_else(|| {
+        let avif = parse(|| avif_parse::read_avif(&mut &bytes[..])).ok()?;
+        av1::sequence_colour(&avif.primary_item)
+    })
 }
 
 /// The EXIF orientation that turns the decoded picture as `irot` and `imir` ask.
@@ -196,14 +205,14 @@ pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
     if selects(b"a1op", &[0]) || selects(b"lsel", &[0xff, 0xff]) {
         return Some("it selects an operating point or a layer (a1op, lsel)".into());
     }
-    let profile = primary.colour(b"prof").or_else(|| primary.colour(b"rICC"));
-    let (primaries, transfer, matrix, _) = primary.nclx()?;
+    let (primaries, transfer, matrix, _) = code_points(bytes, &primary)?;
     if Matrix::from_code(matrix).is_err() {
         return Some(format!(
             "its matrix coefficients {matrix} are not converted here"
         ));
     }
-    profile
+    primary
+        .profile()
         .is_none()
         .then(|| crate::colour::coded(primaries, transfer).err())
         .flatten()
@@ -741,6 +750,56 @@ mod tests {
         grid[kind..kind + 4].copy_from_slice(b"grid");
         let reason = not_shown(&grid).unwrap();
         assert!(reason.contains("'grid'"), "{reason}");
+    }
+
+    /// `avif` with the colour description of its AV1 sequence header (written by ravif as
+    /// BT.709 primaries, sRGB transfer, BT.709 matrix) set to `to`, and its nclx box renamed
+    /// so the header is all that names the colour.
+    fn sequence_coloured(avif: &[u8], to: [u8; 3]) -> Vec<u8> {
+        let bits = |bytes: &[u8]| -> Vec<u8> {
+            bytes
+                .iter()
+                .flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1))
+                .collect()
+        };
+        let mut stream = bits(avif);
+        let (from, to) = (bits(&[1, 13, 1]), bits(&to));
+        let mdat = 8 * avif.windows(4).position(|w| w == b"mdat").unwrap();
+        let at = mdat + stream[mdat..].windows(24).position(|w| w == from).unwrap();
+        stream[at..at + 24].copy_from_slice(&to);
+        let mut out: Vec<u8> = stream
+            .chunks(8)
+            .map(|b| b.iter().fold(0, |v, bit| v << 1 | bit))
+            .collect();
+        let nclx = out.windows(8).position(|w| w == b"colrnclx").unwrap();
+        out[nclx..nclx + 4].copy_from_slice(b"free");
+        out
+    }
+
+    #[test]
+    fn colour_from_the_sequence_header_without_nclx() {
+        let avif = coded([30, 180, 220], 1, true);
+        let item = |avif: &[u8]| read_avif(avif).primary_item.to_vec();
+        assert_eq!(av1::sequence_colour(&item(&avif)), Some((1, 13, 1, true)));
+        assert_eq!(av1::sequence_colour(&[]), None);
+        assert_eq!(av1::sequence_colour(&item(&avif)[..3]), None);
+        let srgb = sequence_coloured(&avif, [1, 13, 1]);
+        assert_eq!(Primary::of(&srgb).unwrap().nclx(), None);
+        assert_eq!((not_shown(&srgb), icc(&srgb)), (None, None));
+        let hdr = sequence_coloured(&avif, [9, 16, 9]);
+        assert_eq!(av1::sequence_colour(&item(&hdr)), Some((9, 16, 9, true)));
+        let reason = not_shown(&hdr).unwrap();
+        assert!(reason.contains("primaries 9, transfer 16"), "{reason}");
+        let p3 = sequence_coloured(&avif, [12, 13, 1]);
+        assert_eq!(not_shown(&p3), None);
+        assert_eq!(icc(&p3), crate::colour::display_p3());
+        let matrix = sequence_coloured(&avif, [1, 13, 10]);
+        let reason = not_shown(&matrix).unwrap();
+        assert!(reason.contains("matrix coefficients 10"), "{reason}");
+    }
+
+    fn read_avif(avif: &[u8]) -> avif_parse::AvifData {
+        avif_parse::read_avif(&mut &avif[..]).unwrap()
     }
 
     fn planes<'a>(

@@ -76,6 +76,11 @@ impl<'a> Primary<'a> {
             .find_map(|(_, body)| body.strip_prefix(&kind[..]))
     }
 
+    /// The ICC profile of the `colr` property (`prof`, or `rICC` as some writers name it).
+    pub fn profile(&self) -> Option<&'a [u8]> {
+        self.colour(b"prof").or_else(|| self.colour(b"rICC"))
+    }
+
     /// Colour primaries, transfer characteristics, matrix coefficients (ITU-T H.273) and the
     /// full-range flag of the `nclx` colour property.
     pub fn nclx(&self) -> Option<(u16, u16, u16, bool)> {
