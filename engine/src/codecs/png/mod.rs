@@ -139,11 +139,48 @@ fn cicp(bytes: &[u8]) -> Option<(u16, u16)> {
     ))
 }
 
-/// Why the decoded pixels are not what a viewer shows, when a `cICP` chunk names colour
-/// that is not shown here (HDR, BT.2020; see [`crate::colour::coded`]).
+/// Why the decoded pixels are not what a viewer shows, when they are not: a `cICP` chunk
+/// naming colour not shown here (HDR, BT.2020; see [`crate::colour::coded`]), or, with no
+/// `cICP`, `iCCP` or `sRGB` chunk before them, a `gAMA` other than sRGB's 1/2.2 (within
+/// libpng's 5 %) or a `cHRM` other than sRGB's chromaticities. Viewers that apply these
+/// would show a re-encoding, which does not carry them, differently.
 pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
-    let (primaries, transfer) = cicp(bytes)?;
-    crate::colour::coded(primaries, transfer).err()
+    if let Some((primaries, transfer)) = cicp(bytes) {
+        return crate::colour::coded(primaries, transfer).err();
+    }
+    let chunk = |kind: &[u8; 4]| {
+        chunks(bytes)
+            .map_while(Result::ok)
+            .find(|c| &c.kind == kind)
+            .map(|c| c.data)
+    };
+    if chunk(b"iCCP").is_some() || chunk(b"sRGB").is_some() {
+        return None;
+    }
+    // Values times 100,000, as the chunks store them.
+    let values = |data: &[u8]| -> Vec<i64> {
+        data.chunks_exact(4)
+            .map(|b| i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+            .collect()
+    };
+    if let Some(gamma) = chunk(b"gAMA").map(values)
+        && !matches!(gamma[..], [43_182..=47_728])
+    {
+        let shown = gamma
+            .first()
+            .map_or("none".into(), |g| format!("{:.5}", *g as f64 / 1e5));
+        return Some(format!("its gamma (gAMA {shown}) is not sRGB's"));
+    }
+    // White point, red, green, blue (x, y), within 0.01 of sRGB's.
+    const SRGB: [i64; 8] = [
+        31_270, 32_900, 64_000, 33_000, 30_000, 60_000, 15_000, 6_000,
+    ];
+    if let Some(chrm) = chunk(b"cHRM").map(values)
+        && (chrm.len() != 8 || chrm.iter().zip(SRGB).any(|(v, s)| (v - s).abs() > 1_000))
+    {
+        return Some("its chromaticities (cHRM) are not sRGB's".into());
+    }
+    None
 }
 
 /// The EXIF orientation from `eXIf` (1 when absent).
@@ -601,6 +638,38 @@ mod tests {
                 .unwrap()
                 .contains("primaries 9, transfer 16")
         );
+    }
+
+    #[test]
+    fn gamma_and_chromaticities_other_than_srgb_are_named() {
+        let plain = grey_rgb();
+        let gamma = |g: u32| with_chunk(&plain, b"gAMA", &g.to_be_bytes());
+        for g in [45_455, 45_000] {
+            assert_eq!(not_shown(&gamma(g)), None, "gAMA {g}");
+        }
+        let linear = gamma(100_000);
+        let reason = not_shown(&linear).unwrap();
+        assert!(reason.contains("gAMA 1.00000"), "{reason}");
+        assert!(not_shown(&gamma(35_000)).is_some());
+        assert!(not_shown(&with_chunk(&plain, b"gAMA", &[0, 1])).is_some());
+        // An sRGB, iCCP or cICP chunk comes before them, as viewers take it.
+        assert_eq!(not_shown(&with_chunk(&linear, b"sRGB", &[0])), None);
+        assert_eq!(
+            not_shown(&with_chunk(&linear, b"cICP", &[1, 13, 0, 1])),
+            None
+        );
+        let chrm = |c: [u32; 8]| {
+            let data: Vec<u8> = c.iter().flat_map(|v| v.to_be_bytes()).collect();
+            with_chunk(&gamma(45_455), b"cHRM", &data)
+        };
+        let srgb = [
+            31_270, 32_900, 64_000, 33_000, 30_000, 60_000, 15_000, 6_000,
+        ];
+        assert_eq!(not_shown(&chrm(srgb)), None);
+        let mut wide = srgb;
+        wide[4..6].copy_from_slice(&[21_000, 71_000]);
+        let reason = not_shown(&chrm(wide)).unwrap();
+        assert!(reason.contains("cHRM"), "{reason}");
     }
 
     #[test]
