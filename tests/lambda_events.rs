@@ -1,13 +1,13 @@
-//! Lambda mode: API Gateway HTTP API (payload 2.0) events go through `lambda_http`'s own
-//! types and adapter, the one `lambda_http::run` wraps the router in, and come back as the
-//! JSON the runtime would post to Lambda. The store is the embedded S3 server over HTTP.
+//! Lambda mode: API Gateway HTTP API (payload 2.0) and REST API (1.0) events go through
+//! `lambda_http`'s own types and adapter, around the service `lambda_http::run` is given,
+//! and come back as the JSON the runtime would post to Lambda. The store is the embedded S3 server over HTTP.
 //!
 //! Also the CORS both sides of a deployment apply, checked against template.yaml: API
 //! Gateway's `CorsConfiguration` answers preflights itself and overrides the function's CORS
 //! headers, so the router must allow what the template allows; and the embedded store
 //! applies the bucket's `CorsConfiguration`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use picopic_lambda::local::{
     EmbeddedS3, LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, endpoint_store,
     start_embedded_s3, start_embedded_s3_with_cors,
 };
-use picopic_lambda::{App, Config, router};
+use picopic_lambda::{App, Config, lambda_service};
 use serde_json::{Value, json};
 
 use crate::common::{fixture, frames};
@@ -68,12 +68,17 @@ impl Function {
 
     /// One invocation: the event as Lambda delivers it, the response as the runtime sends it.
     async fn invoke(&self, event: Value) -> Answer {
+        let v2 = event["version"] == "2.0";
         let request: LambdaRequest = serde_json::from_value(event).expect("a Lambda HTTP event");
         assert!(
-            matches!(request, LambdaRequest::ApiGatewayV2(_)),
-            "read as another event than payload 2.0: {request:?}"
+            match request {
+                LambdaRequest::ApiGatewayV2(_) => v2,
+                LambdaRequest::ApiGatewayV1(_) => !v2,
+                _ => false,
+            },
+            "read as another kind of event: {request:?}"
         );
-        let response = Adapter::from(router(self.app.clone()))
+        let response = Adapter::from(lambda_service(self.app.clone()))
             .oneshot(LambdaEvent::new(request, Context::default()))
             .await
             .expect("the router never fails");
@@ -114,8 +119,11 @@ impl Answer {
         self.0["statusCode"].as_u64().expect("statusCode")
     }
 
+    /// A header, from `headers` (payload 2.0) or `multiValueHeaders` (1.0).
     fn header(&self, name: &str) -> Option<&str> {
-        self.0["headers"][name].as_str()
+        self.0["headers"][name]
+            .as_str()
+            .or_else(|| self.0["multiValueHeaders"][name][0].as_str())
     }
 
     fn body(&self) -> Value {
@@ -304,11 +312,108 @@ async fn unknown_routes_and_methods_answer_json_errors() {
         (405, "Method not allowed.")
     );
 
-    // lambda_http keeps a named stage in the path: the routes match on `$default` only,
-    // which is the stage template.yaml's HttpApi gets.
-    let mut staged = event("GET", "GET /upload-url", "/prod/upload-url", None, ORIGIN);
-    staged["requestContext"]["stage"] = json!("prod");
+    // A named stage's name is not a route.
+    let staged = on_stage(event("GET", "$default", "/prod/nope", None, ORIGIN), "prod");
     assert_eq!(f.invoke(staged).await.status(), 404);
+    let unstaged = event("GET", "GET /upload-url", "/prod/upload-url", None, ORIGIN);
+    assert_eq!(f.invoke(unstaged).await.status(), 404);
+}
+
+/// `event` (payload 2.0) on a named stage, which an HTTP API puts in front of the path.
+fn on_stage(mut event: Value, stage: &str) -> Value {
+    let path = format!("/{stage}{}", event["rawPath"].as_str().expect("rawPath"));
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["stage"] = json!(stage);
+    event
+}
+
+/// `event` (payload 2.0) with a query string, as API Gateway passes it both ways.
+fn with_query(mut event: Value, query: &[(&str, &str)]) -> Value {
+    let raw: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    event["rawQueryString"] = json!(raw.join("&"));
+    event["queryStringParameters"] = json!(query.iter().copied().collect::<BTreeMap<_, _>>());
+    event
+}
+
+/// An API Gateway REST API (payload 1.0) GET on the `prod` stage, as a SAM `Api` event or a
+/// console-made REST API delivers it: `path` without the stage, the query in two maps.
+fn rest_get(path: &str, key: Option<&str>, query: &[(&str, &str)]) -> Value {
+    let resource = if key.is_some() {
+        "/download-url/{key}"
+    } else {
+        path
+    };
+    let single: BTreeMap<_, _> = query.iter().copied().collect();
+    let multi: BTreeMap<_, _> = query.iter().map(|&(k, v)| (k, [v])).collect();
+    let (single, multi) = if query.is_empty() {
+        (Value::Null, Value::Null)
+    } else {
+        (json!(single), json!(multi))
+    };
+    json!({
+        "resource": resource,
+        "path": path,
+        "httpMethod": "GET",
+        "headers": { "Accept": "*/*", "Host": HOST, "Origin": ORIGIN },
+        "multiValueHeaders": { "Accept": ["*/*"], "Host": [HOST], "Origin": [ORIGIN] },
+        "queryStringParameters": single,
+        "multiValueQueryStringParameters": multi,
+        "pathParameters": key.map(|k| json!({ "key": k })),
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "a1b2c3d4e5",
+            "domainName": HOST,
+            "httpMethod": "GET",
+            "identity": { "sourceIp": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)" },
+            "path": format!("/prod{path}"),
+            "protocol": "HTTP/1.1",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "requestTimeEpoch": 1_795_780_800_000_i64,
+            "resourceId": "a1b2c3",
+            "resourcePath": resource,
+            "stage": "prod"
+        },
+        "body": null,
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test]
+async fn named_stages_and_queries_reach_the_routes() {
+    let f = Function::start().await;
+    // A REST API (payload 1.0): lambda_http puts the stage in front of the path.
+    let answer = f.invoke(rest_get("/upload-url", None, &[])).await;
+    println!("REST GET /upload-url -> {}", answer.0);
+    assert_eq!(answer.status(), 200, "{answer:?}");
+    answer.assert_cors();
+    assert!(answer.body()["fields"]["policy"].is_string());
+
+    let input = fixture("dev", "photo_coffee.png");
+    let key = f.upload(input.clone()).await;
+    let path = format!("/download-url/{key}");
+    let lossy = [("format", "webp"), ("quality", "high")];
+    let answer = f.invoke(rest_get(&path, Some(&key), &lossy)).await;
+    assert_eq!(answer.status(), 200, "{answer:?}");
+    let body = answer.body();
+    assert_eq!(body["format"], "webp", "{body}");
+    assert!(body["ssimulacra2"].as_f64().expect("score") >= 80.0);
+    assert!(body["bytes_out"].as_u64().expect("bytes") < input.len() as u64);
+
+    // An HTTP API's named stage is in the raw path already.
+    let bad = with_query(get(&path, Some(&key)), &[("quality", "great")]);
+    let answer = f.invoke(on_stage(bad, "prod")).await;
+    assert_eq!(answer.status(), 400, "{answer:?}");
+    assert!(answer.message().contains("quality"), "{answer:?}");
+    answer.assert_cors();
+    let again = with_query(get(&path, Some(&key)), &lossy);
+    let answer = f.invoke(on_stage(again, "prod")).await;
+    assert_eq!(
+        (answer.status(), answer.body()["optimized_now"].as_bool()),
+        (200, Some(false)),
+        "{answer:?}"
+    );
 }
 
 /// The lines under `header` (the first line whose trimmed text, less a list dash, is

@@ -16,5 +16,5 @@ pub mod routes;
 pub mod store;
 
 pub use config::Config;
-pub use routes::{App, router};
+pub use routes::{App, lambda_service, router};
 pub use store::Store;

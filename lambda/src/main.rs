@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use picopic_lambda::local::aws_store;
-use picopic_lambda::{App, Config, router};
+use picopic_lambda::{App, Config, lambda_service};
 
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -43,7 +43,7 @@ async fn lambda() -> Result<(), String> {
     let config = Config::from_env(true).map_err(|e| e.to_string())?;
     let store = aws_store(&config).await?;
     let app = Arc::new(App::new(config, store));
-    lambda_http::run(router(app))
+    lambda_http::run(lambda_service(app))
         .await
         .map_err(|e| e.to_string())
 }

@@ -6,11 +6,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
+use lambda_http::RequestExt as _;
+use lambda_http::request::RequestContext;
+use lambda_http::tower::ServiceExt as _;
+use lambda_http::tower::util::MapRequest;
 use picopic_engine::{Format, Mode, Options, optimize};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -148,6 +152,48 @@ pub fn router(app: Arc<App>) -> Router {
         );
     }
     router.with_state(app)
+}
+
+/// The router as the Lambda function serves it. API Gateway puts a named stage in front of
+/// the path (`/prod/upload-url`: a REST API's stage, which `lambda_http` adds, or an HTTP
+/// API's named stage); the routes are the same on every stage, so it is taken off first.
+pub fn lambda_service(
+    app: Arc<App>,
+) -> MapRequest<Router, fn(lambda_http::Request) -> lambda_http::Request> {
+    router(app).map_request(without_stage as fn(_) -> _)
+}
+
+/// `request` with its API Gateway stage, other than `$default`, taken off the path's front.
+fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") else {
+        return request;
+    };
+    let uri = request.uri();
+    let Some(path) = uri
+        .path()
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(stage.as_str()))
+        .filter(|p| p.starts_with('/'))
+    else {
+        return request;
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(p) = path_and_query.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// A fresh 256-bit key, URL-safe base64 without padding (43 characters).
