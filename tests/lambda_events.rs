@@ -1,6 +1,7 @@
-//! Lambda mode: API Gateway HTTP API (payload 2.0) and REST API (1.0) events go through
-//! `lambda_http`'s own types and adapter, around the service `lambda_http::run` is given,
-//! and come back as the JSON the runtime would post to Lambda. The store is the embedded S3 server over HTTP.
+//! Lambda mode: API Gateway HTTP API (payload 2.0), REST API (1.0) and load balancer events
+//! go through `lambda_http`'s own types and adapter, around the service `lambda_http::run`
+//! is given, and come back as the JSON the runtime would post to Lambda. The store is the
+//! embedded S3 server over HTTP.
 //!
 //! Also the CORS both sides of a deployment apply, checked against template.yaml: API
 //! Gateway's `CorsConfiguration` answers preflights itself and overrides the function's CORS
@@ -68,12 +69,16 @@ impl Function {
 
     /// One invocation: the event as Lambda delivers it, the response as the runtime sends it.
     async fn invoke(&self, event: Value) -> Answer {
-        let v2 = event["version"] == "2.0";
+        let (v2, alb) = (
+            event["version"] == "2.0",
+            event["requestContext"]["elb"].is_object(),
+        );
         let request: LambdaRequest = serde_json::from_value(event).expect("a Lambda HTTP event");
         assert!(
             match request {
                 LambdaRequest::ApiGatewayV2(_) => v2,
-                LambdaRequest::ApiGatewayV1(_) => !v2,
+                LambdaRequest::ApiGatewayV1(_) => !v2 && !alb,
+                LambdaRequest::Alb(_) => alb,
                 _ => false,
             },
             "read as another kind of event: {request:?}"
@@ -378,6 +383,50 @@ fn rest_get(path: &str, key: Option<&str>, query: &[(&str, &str)]) -> Value {
         "body": null,
         "isBase64Encoded": false
     })
+}
+
+/// An Application Load Balancer GET (multi-value headers off, the target group's default).
+fn alb_get(path: &str, query: &[(&str, &str)]) -> Value {
+    json!({
+        "requestContext": {
+            "elb": {
+                "targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/picopic/0123456789abcdef"
+            }
+        },
+        "httpMethod": "GET",
+        "path": path,
+        "queryStringParameters": query.iter().copied().collect::<BTreeMap<_, _>>(),
+        "headers": {
+            "accept": "*/*",
+            "host": "picopic-123456789.eu-west-1.elb.amazonaws.com",
+            "origin": ORIGIN,
+            "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678",
+            "x-forwarded-for": "203.0.113.7",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https"
+        },
+        "body": "",
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test]
+async fn load_balancer_events_reach_the_routes() {
+    let f = Function::start().await;
+    let answer = f.invoke(alb_get("/upload-url", &[])).await;
+    println!("ALB GET /upload-url -> {}", answer.0);
+    assert_eq!(answer.status(), 200, "{answer:?}");
+    answer.assert_cors();
+    let key = f
+        .upload(fixture("tiny", "rgba8_stored_should_shrink.png"))
+        .await;
+    let path = format!("/download-url/{key}");
+    let answer = f.invoke(alb_get(&path, &[])).await;
+    assert_eq!(answer.status(), 200, "{answer:?}");
+    assert_eq!(answer.body()["format"], "png");
+    let answer = f.invoke(alb_get(&path, &[("format", "gif")])).await;
+    assert_eq!(answer.status(), 400, "{answer:?}");
+    assert!(answer.message().contains("format"), "{answer:?}");
 }
 
 #[tokio::test]
