@@ -133,6 +133,21 @@ fn icc_and_orientation_survive_every_output_format() {
     assert!(scored >= 80.0, "{scored}");
 }
 
+/// As oxipng puts an `sRGB` chunk in place of an sRGB `iCCP` in the lossless PNG.
+#[test]
+fn an_srgb_profile_is_left_out_of_lossy_outputs() {
+    let input = fixture("holdout", "photo_chelsea_cat.png");
+    let (source, icc) = display(&input);
+    let icc = icc.expect("the fixture has a profile");
+    assert!(String::from_utf8_lossy(&icc).contains("sRGB IEC61966-2.1"));
+    for output in [Output::Jpeg, Output::WebP] {
+        let out = check("holdout", "photo_chelsea_cat.png", &lossy(output));
+        let (pixels, kept) = display(&out.data);
+        assert_eq!(kept, None, "{output:?}");
+        assert!(score(&source, &pixels) >= 79.5, "{output:?}");
+    }
+}
+
 #[test]
 fn bad_option_values_are_errors() {
     assert!(Target::new(100.5).is_err());

@@ -333,7 +333,9 @@ fn prepare(
     };
     let mut notes = Vec::new();
     let (icc, orientation) = formats::colour_and_orientation(format, input);
-    let icc = icc.filter(|_| options.metadata != Metadata::None);
+    // An sRGB profile is left out of the outputs: untagged pixels are sRGB to every viewer,
+    // and the common IEC 61966-2.1 profile's 3 KB can be a tenth of a small photo's JPEG.
+    let icc = icc.filter(|p| options.metadata != Metadata::None && !is_srgb(p));
     let frame = orient(frame, orientation)?;
     let grid = sample::grid(frame.width, frame.height, TILES);
     let tiles = grid
@@ -367,7 +369,7 @@ fn prepare(
     // AVIF cannot carry an ICC profile: it gets the pixels as shown, in sRGB, which is what an
     // AVIF without one means.
     let srgb = match icc.as_deref() {
-        Some(profile) if !is_srgb(profile) && formats.contains(&Format::Avif) => {
+        Some(_) if formats.contains(&Format::Avif) => {
             notes.push(note(
                 Level::Info,
                 "lossy: avif gets the pixels converted to sRGB, as it cannot carry the ICC profile",
