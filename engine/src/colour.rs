@@ -7,10 +7,50 @@ use crate::error::{Error, Result};
 use crate::guard::{Frame, Samples};
 use crate::pixels::Rgba8;
 
-/// True for a profile that describes itself as sRGB (in ASCII, as ICC v2 descriptions are,
-/// or UTF-16, as v4's are), which untagged pixels mean too.
+/// True for a profile that shows pixels as sRGB does, which untagged pixels mean too: qcms
+/// takes probe colours (the cube's corners, greys, mid tones) through it to sRGB within a
+/// level of where they were. A description naming sRGB is not enough: GIMP's linear-light
+/// profile is called "Linear sRGB".
 pub(crate) fn is_srgb(icc: &[u8]) -> bool {
-    icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"\0s\0R\0G\0B")
+    to_srgb(icc).is_some_and(|t| is_identity(&t))
+}
+
+/// Probe colours for [`is_srgb`].
+const PROBES: [[u8; 3]; 16] = [
+    [0, 0, 0],
+    [255, 255, 255],
+    [255, 0, 0],
+    [0, 255, 0],
+    [0, 0, 255],
+    [255, 255, 0],
+    [0, 255, 255],
+    [255, 0, 255],
+    [16, 16, 16],
+    [64, 64, 64],
+    [128, 128, 128],
+    [192, 192, 192],
+    [200, 100, 50],
+    [50, 100, 200],
+    [30, 180, 220],
+    [120, 40, 160],
+];
+
+fn is_identity(transform: &Transform) -> bool {
+    let before: Vec<u8> = PROBES
+        .iter()
+        .flat_map(|&[r, g, b]| [r, g, b, 255])
+        .collect();
+    let mut after = before.clone();
+    transform.apply(&mut after);
+    after.iter().zip(&before).all(|(a, b)| a.abs_diff(*b) <= 1)
+}
+
+/// qcms's conversion of 8-bit RGBA from `icc` to sRGB; `None` when it cannot make one.
+fn to_srgb(icc: &[u8]) -> Option<Transform> {
+    let input = Profile::new_from_slice(icc, false)?;
+    let mut srgb = Profile::new_sRGB();
+    srgb.precache_output_transform();
+    Transform::new(&input, &srgb, DataType::RGBA8, Intent::Perceptual)
 }
 
 /// How pixels that name their colour by ITU-T H.273 code points (AVIF's nclx box, PNG's
@@ -51,16 +91,13 @@ impl ToSrgb {
     /// [`Error::InvalidOption`] for a profile that cannot convert RGB pixels (a grey or CMYK
     /// profile, or one qcms cannot read).
     pub fn new(icc: Option<&[u8]>) -> Result<Self> {
-        let Some(icc) = icc.filter(|p| !is_srgb(p)) else {
+        let Some(icc) = icc else {
             return Ok(Self(None));
         };
-        let unusable = || Error::InvalidOption("the ICC profile cannot convert RGB to sRGB".into());
-        let input = Profile::new_from_slice(icc, false).ok_or_else(unusable)?;
-        let mut srgb = Profile::new_sRGB();
-        srgb.precache_output_transform();
-        let transform = Transform::new(&input, &srgb, DataType::RGBA8, Intent::Perceptual)
-            .ok_or_else(unusable)?;
-        Ok(Self(Some(transform)))
+        let transform = to_srgb(icc).ok_or_else(|| {
+            Error::InvalidOption("the ICC profile cannot convert RGB to sRGB".into())
+        })?;
+        Ok(Self((!is_identity(&transform)).then_some(transform)))
     }
 
     /// `frame` in sRGB: unchanged without a conversion, else as 8-bit RGBA.
@@ -103,6 +140,34 @@ mod tests {
             .all(|(&v, w)| (f64::from(v) - w).abs() < 1.5);
         assert!(near, "{data:?}");
         assert!(data[4..7].iter().all(|&v| v >= 254), "{data:?}");
+    }
+
+    /// sRGB profiles as writers make them are sRGB; one that only names sRGB is not.
+    #[test]
+    fn srgb_is_told_by_its_colours_not_its_name() {
+        let png_icc = |path: &str| {
+            let path = format!("{}/../corpus/{path}", env!("CARGO_MANIFEST_DIR"));
+            crate::codecs::png::icc(&std::fs::read(path).unwrap()).unwrap()
+        };
+        // The IEC 61966-2.1 profile (HP's, 3,144 bytes), GIMP's built-in one, and moxcms's.
+        for (name, profile) in [
+            ("iec", png_icc("holdout/photo_chelsea_cat.png")),
+            ("gimp", png_icc("dev/screenshot_gnome_topbar_icc.png")),
+            ("moxcms", moxcms::ColorProfile::new_srgb().encode().unwrap()),
+        ] {
+            assert!(is_srgb(&profile), "{name}");
+            assert!(ToSrgb::new(Some(&profile)).unwrap().0.is_none(), "{name}");
+        }
+        let mut linear = moxcms::ColorProfile::new_srgb();
+        let curve = Some(moxcms::ToneReprCurve::Parametric(vec![1.0]));
+        (linear.red_trc, linear.green_trc, linear.blue_trc) = (curve.clone(), curve.clone(), curve);
+        linear.cicp = None;
+        let linear = linear.encode().unwrap();
+        // Its description still reads "sRGB IEC61966-2.1" (UTF-16).
+        assert!(linear.windows(8).any(|w| w == b"\0s\0R\0G\0B"));
+        assert!(!is_srgb(&linear));
+        assert!(!is_srgb(&display_p3().unwrap()));
+        assert!(!is_srgb(b"not a profile"));
     }
 
     #[test]
