@@ -136,7 +136,13 @@ impl Drop for Data {
 /// The colour of the first sequence header in `obus`, read without decoding: primaries,
 /// transfer characteristics, matrix coefficients (ITU-T H.273; 2, unspecified, when the
 /// header names none) and the full-range flag. `None` when there is no valid header.
+/// `obus` is an item avif-parse has read, as for [`decode`].
 pub(super) fn sequence_colour(obus: &[u8]) -> Option<(u16, u16, u16, bool)> {
+    // rav1d's input checks panic on empty data in debug builds, and the panic cannot unwind
+    // out of its C API: the process aborts.
+    if obus.is_empty() {
+        return None;
+    }
     let mut header = std::mem::MaybeUninit::<Dav1dSequenceHeader>::uninit();
     // SAFETY: both pointers are to live values, the data `obus.len()` bytes long; rav1d
     // writes the whole header when it succeeds and nothing otherwise.
