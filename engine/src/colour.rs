@@ -7,15 +7,7 @@ use crate::error::{Error, Result};
 use crate::guard::{Frame, Samples};
 use crate::pixels::Rgba8;
 
-/// True for a profile that shows pixels as sRGB does, which untagged pixels mean too: qcms
-/// takes probe colours (the cube's corners, greys, mid tones) through it to sRGB within a
-/// level of where they were. A description naming sRGB is not enough: GIMP's linear-light
-/// profile is called "Linear sRGB".
-pub(crate) fn is_srgb(icc: &[u8]) -> bool {
-    to_srgb(icc).is_some_and(|t| is_identity(&t))
-}
-
-/// Probe colours for [`is_srgb`].
+/// Probe colours: a profile that takes each to sRGB within a level is sRGB's.
 const PROBES: [[u8; 3]; 16] = [
     [0, 0, 0],
     [255, 255, 255],
@@ -100,6 +92,13 @@ impl ToSrgb {
         Ok(Self((!is_identity(&transform)).then_some(transform)))
     }
 
+    /// False for sRGB's own profile, and one that shows pixels as it does, which untagged
+    /// pixels mean too: qcms takes the probe colours through it to sRGB within a level. A
+    /// description naming sRGB is not enough: GIMP's linear-light profile is "Linear sRGB".
+    pub fn converts(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// `frame` in sRGB: unchanged without a conversion, else as 8-bit RGBA.
     pub fn apply(&self, frame: Frame) -> Result<Frame> {
         let Some(transform) = &self.0 else {
@@ -118,6 +117,10 @@ impl ToSrgb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_srgb(icc: &[u8]) -> bool {
+        ToSrgb::new(Some(icc)).is_ok_and(|t| !t.converts())
+    }
 
     /// qcms reads the made profile; a mid P3 red is a more saturated red in sRGB, as the
     /// P3-D65 to sRGB matrix on linear values gives it (214.9, 92.6, 96.6 for 200, 100,

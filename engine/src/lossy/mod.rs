@@ -12,7 +12,7 @@ mod xyb;
 use std::time::Instant;
 
 use crate::codecs::jpeg::Chroma;
-use crate::colour::{ToSrgb, is_srgb};
+use crate::colour::ToSrgb;
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::guard::Frame;
@@ -333,9 +333,7 @@ fn prepare(
     };
     let mut notes = Vec::new();
     let (icc, orientation) = formats::colour_and_orientation(format, input);
-    // An sRGB profile is left out of the outputs: untagged pixels are sRGB to every viewer,
-    // and the common IEC 61966-2.1 profile's 3 KB can be a tenth of a small photo's JPEG.
-    let icc = icc.filter(|p| options.metadata != Metadata::None && !is_srgb(p));
+    let icc = icc.filter(|_| options.metadata != Metadata::None);
     let frame = orient(frame, orientation)?;
     let grid = sample::grid(frame.width, frame.height, TILES);
     let tiles = grid
@@ -350,6 +348,10 @@ fn prepare(
             return Ok(Source::Lossless(notes));
         }
     };
+    // An sRGB profile (one that converts nothing) is left out of the outputs: untagged pixels
+    // are sRGB to every viewer, and the common IEC 61966-2.1 profile's 3 KB can be a tenth of
+    // a small photo's JPEG.
+    let icc = icc.filter(|_| shown.converts());
     let image = Rgba8::from_frame(&frame)?;
     let transparent = !image.opaque();
     if transparent && formats == [Format::Jpeg] {
