@@ -6,12 +6,12 @@ use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use picopic_engine::{Format, Level, Metadata, Mode, Options, Output, Target, detect, optimize};
-use rayon::prelude::*;
 use serde_json::json;
 
 /// Shrink PNG, APNG, JPEG, WebP and AVIF images: losslessly by default, or to the smallest
@@ -126,17 +126,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let bar = progress(jobs.len());
-    let reports: Vec<Report> = jobs
-        .par_iter()
-        .map(|job| {
-            let report = run(job, &options, cli.out_dir.as_deref());
-            if cli.json {
-                println!("{}", to_json(&report));
-            }
-            bar.inc(1);
-            report
-        })
-        .collect();
+    let reports = each_on_its_thread(&jobs, |job| {
+        let report = run(job, &options, cli.out_dir.as_deref());
+        if cli.json {
+            println!("{}", to_json(&report));
+        }
+        bar.inc(1);
+        report
+    });
     bar.finish_and_clear();
     if !std::io::stderr().is_terminal() {
         summary(&reports);
@@ -146,6 +143,40 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `work` on every job, as many at once as there are cores, each on a thread of its own
+/// rather than a rayon task: the engine's own rayon joins, waiting, would otherwise run other
+/// images' whole jobs on top of their stack, and a folder of many images overflowed it.
+fn each_on_its_thread<T: Sync, R: Send>(jobs: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(jobs.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(index) else {
+                            return done;
+                        };
+                        done.push((index, work(job)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    });
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, report)| report).collect()
 }
 
 fn options(cli: &Cli) -> Result<Options, String> {
@@ -430,4 +461,25 @@ fn summary(reports: &[Report]) {
         reports.len() - ok.len(),
         bytes_in - bytes_out
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each image runs on a thread outside rayon's pool, so the engine's joins never run
+    /// another image's job on its stack; reports come back in the jobs' order.
+    #[test]
+    fn jobs_run_outside_the_rayon_pool_in_order() {
+        let jobs: Vec<usize> = (0..50).collect();
+        let done = each_on_its_thread(&jobs, |&job| {
+            let (inside, _) = rayon::join(rayon::current_thread_index, || ());
+            (job, rayon::current_thread_index(), inside.is_some())
+        });
+        assert_eq!(done.len(), 50);
+        for (index, (job, pool_thread, joined_in_pool)) in done.into_iter().enumerate() {
+            assert_eq!((job, pool_thread, joined_in_pool), (index, None, true));
+        }
+        assert!(each_on_its_thread(&[] as &[u8], |_| ()).is_empty());
+    }
 }
