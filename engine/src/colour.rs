@@ -67,6 +67,67 @@ pub(crate) fn display_p3() -> Option<Vec<u8>> {
     moxcms::ColorProfile::new_display_p3().encode().ok()
 }
 
+/// The ICC profile (moxcms) of a PNG's `gAMA` and `cHRM` as viewers apply them when no other
+/// chunk names the colour: `gamma` the decoding exponent (1 / gAMA; `None`: sRGB's curve),
+/// `chromaticities` the white point and red, green, blue (x, y) (`None`: sRGB's). `None`
+/// when they make no profile qcms can convert from (a white or primary with y = 0, primaries
+/// on one line).
+pub(crate) fn gamma_and_chromaticities(
+    gamma: Option<f64>,
+    chromaticities: Option<[f64; 8]>,
+) -> Option<Vec<u8>> {
+    use moxcms::{Chromaticity, ColorPrimaries, ToneReprCurve, XyY};
+    let mut profile = moxcms::ColorProfile::new_srgb();
+    if let Some(c) = chromaticities {
+        // Each (x, y) as XYZ at Y = 1; the primaries' must span the space.
+        if c.iter().skip(1).step_by(2).any(|&y| y <= 0.0) {
+            return None;
+        }
+        let xyz = |i: usize| [c[i] / c[i + 1], 1.0, (1.0 - c[i] - c[i + 1]) / c[i + 1]];
+        let [r, g, b] = [xyz(2), xyz(4), xyz(6)];
+        let det = r[0] * (g[1] * b[2] - g[2] * b[1]) - r[1] * (g[0] * b[2] - g[2] * b[0])
+            + r[2] * (g[0] * b[1] - g[1] * b[0]);
+        if det.abs() < 1e-6 {
+            return None;
+        }
+        let white = XyY {
+            x: c[0],
+            y: c[1],
+            yb: 1.0,
+        };
+        let xy = |i: usize| Chromaticity::new(c[i] as f32, c[i + 1] as f32);
+        let primaries = ColorPrimaries {
+            red: xy(2),
+            green: xy(4),
+            blue: xy(6),
+        };
+        profile.update_rgb_colorimetry(white, primaries);
+        profile.media_white_point = Some(white.to_xyzd());
+    }
+    if let Some(gamma) = gamma {
+        let curve = ToneReprCurve::Parametric(vec![gamma as f32]);
+        profile.red_trc = Some(curve.clone());
+        profile.green_trc = Some(curve.clone());
+        profile.blue_trc = Some(curve);
+    }
+    profile.cicp = None;
+    profile.description = Some(moxcms::ProfileText::Localizable(vec![
+        moxcms::LocalizableString::new("en".into(), "US".into(), "PNG gAMA and cHRM".into()),
+    ]));
+    let colorants = [
+        profile.red_colorant,
+        profile.green_colorant,
+        profile.blue_colorant,
+    ];
+    if !colorants
+        .iter()
+        .all(|c| c.x.is_finite() && c.y.is_finite() && c.z.is_finite())
+    {
+        return None;
+    }
+    profile.encode().ok().filter(|icc| to_srgb(icc).is_some())
+}
+
 /// A conversion from one ICC profile to sRGB; `None` inside when nothing needs converting.
 pub(crate) struct ToSrgb(Option<Transform>);
 

@@ -486,7 +486,8 @@ const MAX_ICC: usize = 255 * ICC_PART;
 /// transparent images) at mozjpeg `quality` (0 to 100), with trellis quantization and
 /// optimized scans, carrying `icc` (if not empty) as APP2 markers. No EXIF: pixels are
 /// already upright. An image whose pixels are all gray is written with one component, and `chroma` is then
-/// moot. Fractional qualities count: the table scale is an integer percentage, truncated as
+/// moot, unless it carries a profile: an ICC profile describes RGB, and viewers drop an RGB
+/// profile from a one-component JPEG. Fractional qualities count: the table scale is an integer percentage, truncated as
 /// libjpeg does, so above 50 quality steps by 0.5 and a fraction moves to the finer table
 /// (80.2 acts as 80.5); integer qualities give `jpeg_set_quality`'s tables exactly.
 pub(crate) fn encode_lossy(
@@ -515,7 +516,7 @@ pub(crate) fn encode_lossy(
     let settings = Settings {
         quality,
         chroma,
-        gray: is_gray(image),
+        gray: icc.is_none() && is_gray(image),
     };
     let mut codec = Codec::new(image.data.len() / 8, None)?;
     // SAFETY: the codec's structs are boxed and outlive the call; errors unwind into `run`.
@@ -939,6 +940,9 @@ mod tests {
         assert!(mean_error(&image, &frame) < 6.0);
         let colour = encode_lossy(&photo(64, 48), 80.0, Chroma::Full, None).unwrap();
         assert_eq!(probe(&colour).unwrap().bytes_per_pixel, 3);
+        // With a profile, which is RGB's, gray pixels keep three components.
+        let tagged = encode_lossy(&image, 80.0, Chroma::Half, Some(&profile(3000))).unwrap();
+        assert_eq!(probe(&tagged).unwrap().bytes_per_pixel, 3);
     }
 
     #[test]

@@ -114,73 +114,98 @@ fn after_keyword(data: &[u8], skip: usize) -> &[u8] {
     data.get(start..).unwrap_or_default()
 }
 
-/// The ICC profile the image is shown with: from `iCCP`, inflated (its size was checked
-/// against the metadata limit from the header). A `cICP` chunk comes first, as viewers take
-/// it: Display P3's profile or none (see [`crate::colour::coded`]).
-pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
-    if let Some((primaries, transfer)) = cicp(bytes) {
-        return crate::colour::coded(primaries, transfer).ok().flatten();
-    }
-    let chunk = chunks(bytes)
-        .map_while(Result::ok)
-        .find(|c| &c.kind == b"iCCP")?;
-    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(after_keyword(chunk.data, 1), 1 << 26)
-        .ok()
+/// The chunks that say how the pixels are shown, the first of each kind before `IDAT`.
+#[derive(Default)]
+struct ColourChunks<'a> {
+    cicp: Option<&'a [u8]>,
+    iccp: Option<&'a [u8]>,
+    srgb: Option<&'a [u8]>,
+    gama: Option<&'a [u8]>,
+    chrm: Option<&'a [u8]>,
 }
 
-/// Colour primaries and transfer characteristics (ITU-T H.273) of the `cICP` chunk.
-fn cicp(bytes: &[u8]) -> Option<(u16, u16)> {
-    let chunk = chunks(bytes)
-        .map_while(Result::ok)
-        .find(|c| &c.kind == b"cICP")?;
-    Some((
-        u16::from(*chunk.data.first()?),
-        u16::from(*chunk.data.get(1)?),
-    ))
+impl<'a> ColourChunks<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        let mut found = Self::default();
+        for chunk in chunks(bytes).map_while(Result::ok) {
+            let slot = match &chunk.kind {
+                b"cICP" => &mut found.cicp,
+                b"iCCP" => &mut found.iccp,
+                b"sRGB" => &mut found.srgb,
+                b"gAMA" => &mut found.gama,
+                b"cHRM" => &mut found.chrm,
+                b"IDAT" => break,
+                _ => continue,
+            };
+            slot.get_or_insert(chunk.data);
+        }
+        found
+    }
 }
 
-/// Why the decoded pixels are not what a viewer shows, when they are not: a `cICP` chunk
-/// naming colour not shown here (HDR, BT.2020; see [`crate::colour::coded`]), or, with no
-/// `cICP`, `iCCP` or `sRGB` chunk before them, a `gAMA` other than sRGB's 1/2.2 (within
-/// libpng's 5 %) or a `cHRM` other than sRGB's chromaticities. Viewers that apply these
-/// would show a re-encoding, which does not carry them, differently.
-pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
-    if let Some((primaries, transfer)) = cicp(bytes) {
-        return crate::colour::coded(primaries, transfer).err();
+/// The ICC profile the image is shown with (none for sRGB), as viewers take the chunks: a
+/// `cICP` first (Display P3's profile or none, see [`crate::colour::coded`]), then `iCCP`
+/// (inflated; its size was checked against the metadata limit from the header), then `sRGB`,
+/// then `gAMA` and `cHRM` made into a profile when they are not sRGB's (see
+/// [`crate::colour::gamma_and_chromaticities`]). The error says why the pixels are not shown
+/// here: colour `cICP` names that is not (HDR, BT.2020), or `gAMA` and `cHRM` values that
+/// make no profile.
+fn shown_with(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let found = ColourChunks::of(bytes);
+    if let Some(&[primaries, transfer, ..]) = found.cicp {
+        return crate::colour::coded(primaries.into(), transfer.into());
     }
-    let chunk = |kind: &[u8; 4]| {
-        chunks(bytes)
-            .map_while(Result::ok)
-            .find(|c| &c.kind == kind)
-            .map(|c| c.data)
-    };
-    if chunk(b"iCCP").is_some() || chunk(b"sRGB").is_some() {
-        return None;
+    if let Some(iccp) = found.iccp {
+        return Ok(miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(
+            after_keyword(iccp, 1),
+            1 << 26,
+        )
+        .ok());
+    }
+    if found.srgb.is_some() {
+        return Ok(None);
     }
     // Values times 100,000, as the chunks store them.
-    let values = |data: &[u8]| -> Vec<i64> {
+    let values = |data: &[u8]| -> Vec<u32> {
         data.chunks_exact(4)
-            .map(|b| i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
             .collect()
     };
-    if let Some(gamma) = chunk(b"gAMA").map(values)
-        && !matches!(gamma[..], [43_182..=47_728])
-    {
-        let shown = gamma
-            .first()
-            .map_or("none".into(), |g| format!("{:.5}", *g as f64 / 1e5));
-        return Some(format!("its gamma (gAMA {shown}) is not sRGB's"));
-    }
-    // White point, red, green, blue (x, y), within 0.01 of sRGB's.
-    const SRGB: [i64; 8] = [
+    // sRGB's 1/2.2 within libpng's 5 % is taken as sRGB's curve.
+    let gamma = match found.gama.map(values).as_deref() {
+        None | Some([43_182..=47_728]) => None,
+        Some(&[g]) if g > 0 => Some(100_000.0 / f64::from(g)),
+        Some(_) => return Err("its gamma (gAMA) is not a valid one".into()),
+    };
+    // White point, red, green, blue (x, y); within 0.01 of sRGB's is taken as sRGB's.
+    const SRGB: [u32; 8] = [
         31_270, 32_900, 64_000, 33_000, 30_000, 60_000, 15_000, 6_000,
     ];
-    if let Some(chrm) = chunk(b"cHRM").map(values)
-        && (chrm.len() != 8 || chrm.iter().zip(SRGB).any(|(v, s)| (v - s).abs() > 1_000))
-    {
-        return Some("its chromaticities (cHRM) are not sRGB's".into());
+    let chromaticities = match found.chrm.map(values).as_deref() {
+        None => None,
+        Some(c) if c.len() == 8 && c.iter().zip(SRGB).all(|(v, s)| v.abs_diff(s) <= 1_000) => None,
+        Some(&[wx, wy, rx, ry, gx, gy, bx, by]) => {
+            Some([wx, wy, rx, ry, gx, gy, bx, by].map(|v| f64::from(v) / 1e5))
+        }
+        Some(_) => return Err("its chromaticities (cHRM) are not valid ones".into()),
+    };
+    if gamma.is_none() && chromaticities.is_none() {
+        return Ok(None);
     }
-    None
+    crate::colour::gamma_and_chromaticities(gamma, chromaticities)
+        .map(Some)
+        .ok_or_else(|| "its gamma and chromaticities (gAMA, cHRM) make no colour profile".into())
+}
+
+/// The ICC profile the image is shown with (see [`shown_with`]).
+pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    shown_with(bytes).ok().flatten()
+}
+
+/// Why the decoded pixels cannot be shown as a viewer shows them, when they cannot (see
+/// [`shown_with`]).
+pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
+    shown_with(bytes).err()
 }
 
 /// The EXIF orientation from `eXIf` (1 when absent).
@@ -640,24 +665,43 @@ mod tests {
         );
     }
 
+    /// Without `cICP`, `iCCP` or `sRGB`, a `gAMA` and a `cHRM` other than sRGB's are made into
+    /// the profile viewers show the pixels with; values that make none are named.
     #[test]
-    fn gamma_and_chromaticities_other_than_srgb_are_named() {
+    fn gamma_and_chromaticities_other_than_srgb_make_a_profile() {
+        use crate::colour::ToSrgb;
         let plain = grey_rgb();
+        // The sRGB conversion of a grey of 90 shown through `png`'s profile.
+        let shown = |png: &[u8]| {
+            let frame = Frame::still(1, 1, Samples::new(3, false, vec![90; 3]));
+            let shown = ToSrgb::new(icc(png).as_deref()).unwrap();
+            shown.apply(frame).unwrap().samples.data[..3].to_vec()
+        };
         let gamma = |g: u32| with_chunk(&plain, b"gAMA", &g.to_be_bytes());
         for g in [45_455, 45_000] {
-            assert_eq!(not_shown(&gamma(g)), None, "gAMA {g}");
+            assert_eq!(
+                (icc(&gamma(g)), not_shown(&gamma(g))),
+                (None, None),
+                "gAMA {g}"
+            );
         }
+        // Linear light: 90 / 255 of full light is sRGB's 160; gamma 1 / 0.35 is darker.
         let linear = gamma(100_000);
-        let reason = not_shown(&linear).unwrap();
-        assert!(reason.contains("gAMA 1.00000"), "{reason}");
-        assert!(not_shown(&gamma(35_000)).is_some());
-        assert!(not_shown(&with_chunk(&plain, b"gAMA", &[0, 1])).is_some());
+        assert_eq!(not_shown(&linear), None);
+        let light = shown(&linear);
+        assert!(light.iter().all(|&v| v.abs_diff(160) <= 1), "{light:?}");
+        assert!(shown(&gamma(35_000))[0] < 90);
+        for bad in [&[0, 1][..], &[0; 4]] {
+            let reason = not_shown(&with_chunk(&plain, b"gAMA", bad)).unwrap();
+            assert!(reason.contains("gAMA"), "{reason}");
+        }
         // An sRGB, iCCP or cICP chunk comes before them, as viewers take it.
-        assert_eq!(not_shown(&with_chunk(&linear, b"sRGB", &[0])), None);
-        assert_eq!(
-            not_shown(&with_chunk(&linear, b"cICP", &[1, 13, 0, 1])),
-            None
-        );
+        for first in [
+            with_chunk(&linear, b"sRGB", &[0]),
+            with_chunk(&linear, b"cICP", &[1, 13, 0, 1]),
+        ] {
+            assert_eq!((icc(&first), not_shown(&first)), (None, None));
+        }
         let chrm = |c: [u32; 8]| {
             let data: Vec<u8> = c.iter().flat_map(|v| v.to_be_bytes()).collect();
             with_chunk(&gamma(45_455), b"cHRM", &data)
@@ -665,11 +709,23 @@ mod tests {
         let srgb = [
             31_270, 32_900, 64_000, 33_000, 30_000, 60_000, 15_000, 6_000,
         ];
-        assert_eq!(not_shown(&chrm(srgb)), None);
+        assert_eq!(icc(&chrm(srgb)), None);
+        // A wide-gamut green: its grey stays grey (same white), its profile converts colours.
         let mut wide = srgb;
         wide[4..6].copy_from_slice(&[21_000, 71_000]);
-        let reason = not_shown(&chrm(wide)).unwrap();
-        assert!(reason.contains("cHRM"), "{reason}");
+        assert_eq!(not_shown(&chrm(wide)), None);
+        assert!(ToSrgb::new(icc(&chrm(wide)).as_deref()).unwrap().converts());
+        let grey = shown(&chrm(wide));
+        assert!(grey.iter().all(|&v| v.abs_diff(90) <= 1), "{grey:?}");
+        // A primary with y = 0, or primaries on one line, make no profile.
+        let mut flat = srgb;
+        flat[7] = 0;
+        let mut line = srgb;
+        line[2..8].copy_from_slice(&[20_000, 20_000, 30_000, 30_000, 40_000, 40_000]);
+        for bad in [flat, line] {
+            let reason = not_shown(&chrm(bad)).unwrap();
+            assert!(reason.contains("cHRM"), "{reason}");
+        }
     }
 
     #[test]
