@@ -4,6 +4,8 @@
 // size limit, twice: from the page as `serve` serves it, and from a second origin (a static
 // server on another port, with PICOPIC_ALLOWED_ORIGIN set to it), as the deployed frontend
 // is. The results are decoded here (pngjs, jpeg-js) and compared with the originals' pixels.
+// Then lossy results in each output format, asked for through the API, are drawn by Chromium
+// beside their originals, which carry colour profiles and orientation.
 //
 //   cargo build -p picopic-lambda && (cd tests/browser && npm ci) && node tests/browser/run.js
 //
@@ -315,6 +317,165 @@ async function scenario(browser, modules, mode) {
   }
 }
 
+/** CRC-32 of PNG chunks. */
+function crc32(bytes) {
+  let crc = ~0;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k += 1) {
+      crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+    }
+  }
+  return ~crc >>> 0;
+}
+
+/** `png` without its colour chunks, and with `extra` chunks ([type, data]) after IHDR. */
+function recoloured(png, extra) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const parts = [png.subarray(0, 8)];
+  for (let at = 8; at < png.length; ) {
+    const end = at + 12 + png.readUInt32BE(at);
+    const type = png.toString("latin1", at + 4, at + 8);
+    if (!["iCCP", "sRGB", "gAMA", "cHRM", "cICP"].includes(type)) {
+      parts.push(png.subarray(at, end));
+    }
+    if (type === "IHDR") {
+      parts.push(...extra.map(([t, data]) => chunk(t, data)));
+    }
+    at = end;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Uploads `bytes` through the API's presigned POST; resolves to the key. */
+async function upload(api, bytes) {
+  const answer = await fetch(`${api}/upload-url`);
+  assert.equal(answer.status, 200);
+  const { url, fields } = await answer.json();
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) {
+    form.append(name, value);
+  }
+  form.append("file", new Blob([bytes]));
+  const posted = await fetch(url, { method: "POST", body: form });
+  assert.equal(posted.status, 204, await posted.text());
+  return fields.key;
+}
+
+/**
+ * How Chromium shows `b` against `a` (both image files): their sizes once drawn (EXIF
+ * orientation applied), the difference of each channel's mean over the picture, in levels,
+ * and the mean absolute difference of the channels.
+ */
+async function shownDifference(page, a, b) {
+  const url = (bytes) => `data:application/octet-stream;base64,${bytes.toString("base64")}`;
+  return page.evaluate(
+    async (urlA, urlB) => {
+      const drawn = async (src) => {
+        const image = new Image();
+        image.src = src;
+        await image.decode();
+        const canvas = document.createElement("canvas");
+        canvas.width = image.naturalWidth;
+        canvas.height = image.naturalHeight;
+        const context = canvas.getContext("2d");
+        context.drawImage(image, 0, 0);
+        return context.getImageData(0, 0, canvas.width, canvas.height);
+      };
+      const [pa, pb] = [await drawn(urlA), await drawn(urlB)];
+      if (pa.width !== pb.width || pa.height !== pb.height) {
+        return { sizes: [pa.width, pa.height, pb.width, pb.height] };
+      }
+      const sums = [0, 0, 0];
+      let absolute = 0;
+      for (let k = 0; k < pa.data.length; k += 4) {
+        for (let c = 0; c < 3; c += 1) {
+          sums[c] += pb.data[k + c] - pa.data[k + c];
+          absolute += Math.abs(pb.data[k + c] - pa.data[k + c]);
+        }
+      }
+      const count = pa.data.length / 4;
+      return {
+        sizes: [pa.width, pa.height, pb.width, pb.height],
+        means: sums.map((sum) => sum / count),
+        absolute: absolute / count / 3,
+      };
+    },
+    url(a),
+    url(b),
+  );
+}
+
+/**
+ * Chromium, a colour-managed viewer, shows each lossy output format as it shows the
+ * original: a PNG whose colour is named only by gAMA and cHRM (the cat photo with gamma
+ * 1/0.7 and a wide-gamut green) and a JPEG with an ICC profile and EXIF orientation 6.
+ */
+async function colour(browser) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "picopic-browser-colour-"));
+  const serve = await startServe({ PICOPIC_MAX_UPLOAD_BYTES: "1000000" }, path.join(tmp, "s3"));
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  const u32 = (...values) => {
+    const data = Buffer.alloc(4 * values.length);
+    values.forEach((v, i) => data.writeUInt32BE(v, 4 * i));
+    return data;
+  };
+  const cat = fs.readFileSync(path.join(root, "corpus/holdout/photo_chelsea_cat.png"));
+  const inputs = {
+    "a gAMA and cHRM PNG": recoloured(cat, [
+      ["gAMA", u32(70000)],
+      ["cHRM", u32(31270, 32900, 68000, 32000, 21000, 71000, 15000, 6000)],
+    ]),
+    "an ICC-tagged, rotated JPEG": fs.readFileSync(fixtures.jpeg),
+  };
+  try {
+    await check("colour: the check sees a PNG shown without its gAMA and cHRM", async () => {
+      const plain = recoloured(cat, []);
+      const shown = await shownDifference(page, inputs["a gAMA and cHRM PNG"], plain);
+      assert.ok(Math.max(...shown.means.map(Math.abs)) > 10, JSON.stringify(shown));
+    });
+    for (const [name, bytes] of Object.entries(inputs)) {
+      const key = await upload(serve.api, bytes);
+      for (const format of ["jpeg", "webp", "avif", "png"]) {
+        await check(`colour: ${name} asked as ${format} is shown as the original`, async () => {
+          const asked = `${serve.api}/download-url/${key}?format=${format}&quality=high`;
+          const answer = await fetch(asked);
+          const body = await answer.json();
+          assert.equal(answer.status, 200, JSON.stringify(body));
+          const result = Buffer.from(await (await fetch(body.url)).arrayBuffer());
+          assert.ok(result.length < bytes.length, `${result.length} >= ${bytes.length}`);
+          const shown = await shownDifference(page, bytes, result);
+          const [wa, ha, wb, hb] = shown.sizes;
+          assert.deepEqual([wb, hb], [wa, ha]);
+          const means = shown.means.map((m) => m.toFixed(2)).join(", ");
+          const summary = `${body.format}, ${result.length} bytes: channel means moved ${means}, mean absolute difference ${shown.absolute.toFixed(2)}`;
+          console.log(`  # ${summary}`);
+          // A lossy result in the format asked; a palette PNG may lose to the lossless one.
+          if (format !== "png") {
+            assert.equal(body.format, format);
+            assert.ok(body.ssimulacra2 >= 80, JSON.stringify(body));
+          }
+          assert.ok(shown.means.every((m) => Math.abs(m) <= 1.5), summary);
+          assert.ok(shown.absolute <= 5, summary);
+        });
+      }
+    }
+  } finally {
+    await context.close();
+    serve.child.removeAllListeners("exit");
+    serve.child.kill("SIGTERM");
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     report("the whole run within 10 minutes", new Error("timed out"));
@@ -370,6 +531,11 @@ async function main() {
       } catch (error) {
         report(`${mode}: the run completes`, error);
       }
+    }
+    try {
+      await colour(browser);
+    } catch (error) {
+      report("colour: the run completes", error);
     }
   } finally {
     await browser.close();
