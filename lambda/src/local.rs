@@ -110,8 +110,11 @@ mod embedded {
     use std::path::Path;
     use std::sync::Arc;
 
+    use std::pin::Pin;
+    use std::task::{Context, Poll, ready};
+
     use axum::Router;
-    use axum::body::Body;
+    use axum::body::{Body, Bytes};
     use axum::extract::Request;
     use axum::http::header::{
         ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -120,6 +123,7 @@ mod embedded {
     };
     use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
     use axum::response::{IntoResponse, Response};
+    use http_body::{Frame, SizeHint};
     use s3s::auth::SimpleAuth;
     use s3s::service::{S3Service, S3ServiceBuilder};
     use tokio::net::TcpListener;
@@ -206,7 +210,8 @@ mod embedded {
             return cors.preflight(request.headers());
         }
         let origin = request.headers().get(ORIGIN).cloned();
-        let mut response = match s3.call(request.map(s3s::Body::http_body_unsync)).await {
+        let request = request.map(|body| s3s::Body::http_body_unsync(SmallFrames::new(body)));
+        let mut response = match s3.call(request).await {
             Ok(response) => response.map(Body::new),
             Err(e) => {
                 tracing::error!(error = ?e, "embedded S3 failed");
@@ -219,6 +224,66 @@ mod embedded {
         };
         cors.decorate(origin.as_ref(), response.headers_mut());
         response
+    }
+
+    /// Bytes of one request body frame handed to s3s at most. Its POST form reader, after a
+    /// frame that ends as the boundary begins (`\r`, `\r\n-`, ...), adds the next frame to
+    /// what it holds and refuses the upload past 64 KiB; hyper's reads of a fast upload grow
+    /// past that, so an image whose bytes fell that way was refused now and then.
+    const FRAME: usize = 16 * 1024;
+
+    /// A request body cut into frames of at most [`FRAME`] bytes.
+    struct SmallFrames {
+        inner: Body,
+        pending: Bytes,
+    }
+
+    impl SmallFrames {
+        fn new(inner: Body) -> Self {
+            Self {
+                inner,
+                pending: Bytes::new(),
+            }
+        }
+    }
+
+    impl http_body::Body for SmallFrames {
+        type Data = Bytes;
+        type Error = axum::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+            loop {
+                if !self.pending.is_empty() {
+                    let len = self.pending.len().min(FRAME);
+                    return Poll::Ready(Some(Ok(Frame::data(self.pending.split_to(len)))));
+                }
+                match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => self.pending = data,
+                        Err(other) => return Poll::Ready(Some(Ok(other))),
+                    },
+                    done => return Poll::Ready(done),
+                }
+            }
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.pending.is_empty() && self.inner.is_end_stream()
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            let inner = self.inner.size_hint();
+            let pending = self.pending.len() as u64;
+            let mut hint = SizeHint::new();
+            hint.set_lower(inner.lower().saturating_add(pending));
+            if let Some(upper) = inner.upper() {
+                hint.set_upper(upper.saturating_add(pending));
+            }
+            hint
+        }
     }
 
     /// The bucket's one CORS rule.
