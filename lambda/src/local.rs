@@ -108,9 +108,8 @@ pub async fn aws_store(config: &Config) -> Result<Store, String> {
 mod embedded {
     use std::net::SocketAddr;
     use std::path::Path;
-    use std::sync::Arc;
-
     use std::pin::Pin;
+    use std::sync::Arc;
     use std::task::{Context, Poll, ready};
 
     use axum::Router;
