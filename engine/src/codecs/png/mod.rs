@@ -143,27 +143,33 @@ impl<'a> ColourChunks<'a> {
     }
 }
 
-/// The ICC profile the image is shown with (none for sRGB), as viewers take the chunks: a
-/// `cICP` first (Display P3's profile or none, see [`crate::colour::coded`]), then `iCCP`
-/// (inflated; its size was checked against the metadata limit from the header), then `sRGB`,
-/// then `gAMA` and `cHRM` made into a profile when they are not sRGB's (see
+/// How the image is shown, as viewers take the chunks.
+enum Shown<'a> {
+    /// As sRGB: no profile.
+    Srgb,
+    /// Through the `iCCP` chunk's profile, still compressed.
+    Stored(&'a [u8]),
+    /// Through a profile made from the chunks.
+    Made(Vec<u8>),
+}
+
+/// How the image is shown (see [`Shown`]): a `cICP` first (Display P3's profile or sRGB, see
+/// [`crate::colour::coded`]), then `iCCP`, then `sRGB`, then `gAMA` and `cHRM` made into a
+/// profile when they are not sRGB's (see
 /// [`crate::colour::gamma_and_chromaticities`]). The error says why the pixels are not shown
 /// here: colour `cICP` names that is not (HDR, BT.2020), or `gAMA` and `cHRM` values that
 /// make no profile.
-fn shown_with(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+fn shown_with(bytes: &[u8]) -> Result<Shown<'_>, String> {
     let found = ColourChunks::of(bytes);
     if let Some(&[primaries, transfer, ..]) = found.cicp {
-        return crate::colour::coded(primaries.into(), transfer.into());
+        return crate::colour::coded(primaries.into(), transfer.into())
+            .map(|made| made.map_or(Shown::Srgb, Shown::Made));
     }
     if let Some(iccp) = found.iccp {
-        return Ok(miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(
-            after_keyword(iccp, 1),
-            1 << 26,
-        )
-        .ok());
+        return Ok(Shown::Stored(iccp));
     }
     if found.srgb.is_some() {
-        return Ok(None);
+        return Ok(Shown::Srgb);
     }
     // Values times 100,000, as the chunks store them.
     let values = |data: &[u8]| -> Vec<u32> {
@@ -190,20 +196,28 @@ fn shown_with(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
         Some(_) => return Err("its chromaticities (cHRM) are not valid ones".into()),
     };
     if gamma.is_none() && chromaticities.is_none() {
-        return Ok(None);
+        return Ok(Shown::Srgb);
     }
     crate::colour::gamma_and_chromaticities(gamma, chromaticities)
-        .map(Some)
+        .map(Shown::Made)
         .ok_or_else(|| "its gamma and chromaticities (gAMA, cHRM) make no colour profile".into())
 }
 
-/// The ICC profile the image is shown with (see [`shown_with`]).
+/// The ICC profile the image is shown with (see [`shown_with`]); `iCCP`'s inflated (its size
+/// was checked against the metadata limit from the header).
 pub(crate) fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
-    shown_with(bytes).ok().flatten()
+    match shown_with(bytes).ok()? {
+        Shown::Srgb => None,
+        Shown::Stored(iccp) => {
+            miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(after_keyword(iccp, 1), 1 << 26)
+                .ok()
+        }
+        Shown::Made(profile) => Some(profile),
+    }
 }
 
 /// Why the decoded pixels cannot be shown as a viewer shows them, when they cannot (see
-/// [`shown_with`]).
+/// [`shown_with`]); an `iCCP` profile is not inflated for it.
 pub(crate) fn not_shown(bytes: &[u8]) -> Option<String> {
     shown_with(bytes).err()
 }
