@@ -15,6 +15,14 @@ use crate::work::Deadline;
 
 use super::search::Bounds;
 
+/// The aom speeds an AVIF search uses: `AVIF_FINE` (sharp's default effort 4) when the budget
+/// allows, else `AVIF_MIDDLE`, else `AVIF_COARSE`. At one SSIMULACRA2 score on six corpus
+/// images, speed 6 was 10 % bigger than 5 for a quarter of the time, speed 9 47 % bigger for
+/// a tenth; speed 4 was no smaller than 5.
+pub(crate) const AVIF_FINE: u8 = 5;
+pub(crate) const AVIF_MIDDLE: u8 = 6;
+pub(crate) const AVIF_COARSE: u8 = 9;
+
 /// One encoder setting other than the knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Encoder {
@@ -23,8 +31,8 @@ pub(crate) enum Encoder {
     /// libwebp lossy at quality 1 to 100 in half steps, method 4; sharp RGB to YUV
     /// conversion when true.
     WebP { sharp: bool },
-    /// ravif at a rav1e speed; the knob (1 to 100) moves rav1e's quantizer in equal steps
-    /// (see [`avif_quality`]).
+    /// libaom at a speed (cpu-used, 0 slowest to 9); the knob (1 to 64) is 64 less aom's
+    /// quantizer (cq-level 63 to 0).
     Avif { speed: u8 },
     /// A palette PNG; the knob is 4 × log2 of the colour count (4 to 32: 2 to 256 colours).
     Palette { dither: bool },
@@ -44,6 +52,7 @@ impl Encoder {
     pub fn range(self) -> (i32, i32) {
         match self {
             Self::Palette { .. } => (4, 32),
+            Self::Avif { .. } => (1, 1 + i32::from(avif_encode::MAX_QUANTIZER)),
             _ => (self.step(), 100 * self.step()),
         }
     }
@@ -90,7 +99,7 @@ impl Encoder {
         let (a, b, slope) = match self {
             Self::Jpeg(_) => (72.0, 94.0, 0.8),
             Self::WebP { .. } => (75.0, 92.0, 0.7),
-            Self::Avif { .. } => (45.0, 69.0, 1.5),
+            Self::Avif { .. } => (31.0, 47.0, 2.3),
             Self::Palette { .. } => (20.0, 32.0, 2.0),
         };
         let step = f64::from(self.step());
@@ -99,22 +108,20 @@ impl Encoder {
         (((setting * step) as i32).clamp(low, high), slope / step)
     }
 
-    /// Seconds per megapixel of one encode and the decode that checks it: about the median
-    /// over the corpus's `auto` searches at target 80 (each probe timed, the score's share
-    /// taken out; README), where `tests::timing` measures at setting 60: mozjpeg 0.04,
-    /// libwebp 0.06-0.07, palette 0.22-0.24, and rav1e (ravif, 10-bit, two threads) 1.6-1.9 at
-    /// speed 4, 0.79-1.00 at 6, 0.63-0.73 at 8 and 0.14-0.15 at 10. Higher settings and
-    /// grainy photos take longer: speed 4 took up to 1.5 times its estimate.
+    /// Seconds per megapixel of one encode and the decode that checks it. `tests::timing`
+    /// measures them at the start for target 80 on a 4 MP photo and a screenshot: mozjpeg
+    /// 0.04-0.07, libwebp 0.06-0.08, palette 0.16-0.18, and aom (10-bit 4:4:4, two threads)
+    /// 1.0-2.0 at speed 5, 0.22-1.22 at 6 (screen content costs more) and 0.07-0.08 at 9.
     pub fn cost(self) -> f64 {
         match self {
             Self::Jpeg(_) => 0.08,
             Self::WebP { .. } => 0.1,
             Self::Avif { speed } => match speed {
-                0..=3 => 7.0,
-                4 => 2.2,
-                5..=6 => 0.9,
-                7..=8 => 0.75,
-                _ => 0.15,
+                0..=4 => 3.0,
+                5 => 1.5,
+                6 => 0.5,
+                7..=8 => 0.3,
+                _ => 0.1,
             },
             Self::Palette { .. } => 0.2,
         }
@@ -145,7 +152,7 @@ impl Encoder {
         match self {
             Self::Jpeg(chroma) => jpeg::encode_lossy(image, quality, chroma, icc),
             Self::WebP { sharp } => webp::encode_lossy(image, quality, sharp, 4, icc),
-            Self::Avif { speed } => avif_encode::encode(image, avif_quality(knob), speed),
+            Self::Avif { speed } => avif_encode::encode(image, avif_quantizer(knob), speed),
             Self::Palette { dither } => {
                 let indexed = palette::quantize(image, colours(knob), dither, icc)?;
                 compress_png(indexed, limits, deadline)
@@ -154,21 +161,10 @@ impl Encoder {
     }
 }
 
-/// The ravif quality for an AVIF knob: the one whose rav1e quantizer is (100 - knob) % of
-/// 255. ravif's own scale bends at quality 82, above which one step moves the quantizer five
-/// times as far, and a search that interpolates on it overshoots there.
-fn avif_quality(knob: i32) -> f32 {
-    // ravif: quantizer / 255 is (1 - q) * 2.6 from q = 0.82, 0.875 - q / 2 from 0.25, else
-    // 1 - q; inverted.
-    let x = 1.0 - f64::from(knob.clamp(1, 100)) / 100.0;
-    let q = if x <= 0.18 * 2.6 {
-        1.0 - x / 2.6
-    } else if x < 0.75 {
-        (0.875 - x) * 2.0
-    } else {
-        1.0 - x
-    };
-    (q * 100.0) as f32
+/// aom's quantizer for an AVIF knob.
+fn avif_quantizer(knob: i32) -> u8 {
+    let finest = 1 + i32::from(avif_encode::MAX_QUANTIZER);
+    (finest - knob.clamp(1, finest)) as u8
 }
 
 /// The colour count for a palette knob.
@@ -243,29 +239,13 @@ pub(crate) fn not_shown(format: Format, bytes: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// ravif 0.13's quality to quantizer mapping, as written in its source.
-    fn ravif_quantizer(quality: f32) -> u8 {
-        let q = quality / 100.;
-        let x = if q >= 0.82 {
-            (1. - q) * 2.6
-        } else if q > 0.25 {
-            q.mul_add(-0.5, 1. - 0.125)
-        } else {
-            1. - q
-        };
-        (x * 255.).round() as u8
-    }
-
     #[test]
-    fn avif_knob_steps_move_the_quantizer_evenly() {
-        for knob in 1..=100 {
-            let expected = 255.0 * (1.0 - f64::from(knob) / 100.0);
-            let got = f64::from(ravif_quantizer(avif_quality(knob)));
-            assert!(
-                (got - expected).abs() <= 1.0,
-                "knob {knob}: {got} against {expected}"
-            );
-        }
+    fn avif_knob_covers_every_quantizer_once() {
+        let (low, high) = Encoder::Avif { speed: AVIF_MIDDLE }.range();
+        let quantizers: Vec<u8> = (low..=high).map(avif_quantizer).collect();
+        assert_eq!(quantizers.first(), Some(&avif_encode::MAX_QUANTIZER));
+        assert_eq!(quantizers.last(), Some(&0));
+        assert!(quantizers.windows(2).all(|w| w[0] == w[1] + 1));
     }
 
     /// Seconds per megapixel of each encoder's encode and the decode that checks it (the
@@ -288,13 +268,13 @@ mod tests {
             for encoder in [
                 Encoder::Jpeg(Chroma::Half),
                 Encoder::WebP { sharp: false },
-                Encoder::Avif { speed: 4 },
-                Encoder::Avif { speed: 6 },
-                Encoder::Avif { speed: 10 },
+                Encoder::Avif { speed: AVIF_FINE },
+                Encoder::Avif { speed: AVIF_MIDDLE },
+                Encoder::Avif { speed: AVIF_COARSE },
                 Encoder::Palette { dither: true },
             ] {
                 let start = std::time::Instant::now();
-                let knob = 60 * encoder.step();
+                let knob = encoder.start(80.0).0;
                 let data = encoder
                     .encode(&image, knob, None, &limits, &deadline)
                     .unwrap();
@@ -306,6 +286,68 @@ mod tests {
                     seconds / megapixels
                 );
             }
+        }
+    }
+}
+
+/// The AVIF speeds compared: `FILES="a.png b.jpg" SPEEDS=4,5,6,9 cargo test --release -p
+/// picopic-engine --lib formats::speeds::avif_speeds -- --ignored --nocapture` bisects aom's
+/// quantizer per file and speed to the smallest AVIF scoring at least `TARGET` (default 80.25)
+/// and prints its bytes and the seconds per megapixel of an encode with its check.
+#[cfg(test)]
+mod speeds {
+    use super::super::score::Reference;
+    use super::*;
+
+    #[test]
+    #[ignore = "measurement, run by hand in release"]
+    fn avif_speeds() {
+        let limits = Limits::default();
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        let speeds: Vec<u8> = env("SPEEDS")
+            .split(',')
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let target: f64 = env("TARGET").parse().unwrap_or(80.25);
+        let mut totals = vec![0; speeds.len()];
+        for path in env("FILES").split_whitespace() {
+            let bytes = std::fs::read(path).unwrap();
+            let format = crate::format::detect(&bytes).unwrap();
+            let image =
+                Rgba8::from_frame(&source(format, &bytes, &limits).unwrap().unwrap()).unwrap();
+            let reference = Reference::new(&image.to_frame()).unwrap();
+            let megapixels = f64::from(image.width * image.height) / 1e6;
+            let mut line = format!("{path} {megapixels:.2} MP:");
+            for (total, &speed) in totals.iter_mut().zip(&speeds) {
+                let (mut low, mut high, mut best, mut encodes) = (0, 63, None, 0);
+                let start = std::time::Instant::now();
+                while low <= high {
+                    let quantizer = (low + high) / 2;
+                    let avif = avif_encode::encode(&image, quantizer, speed).unwrap();
+                    encodes += 1;
+                    let score = reference
+                        .score(&decode(Format::Avif, &avif, &limits).unwrap())
+                        .unwrap();
+                    if score >= target {
+                        best = Some((quantizer, avif.len(), score));
+                        low = quantizer + 1;
+                    } else if quantizer == 0 {
+                        break;
+                    } else {
+                        high = quantizer - 1;
+                    }
+                }
+                let per_mp = start.elapsed().as_secs_f64() / f64::from(encodes) / megapixels;
+                let (quantizer, len, score) = best.unwrap();
+                *total += len;
+                line += &format!(
+                    " speed {speed}: q{quantizer} {len} B ({score:.2}), {per_mp:.2} s/MP;"
+                );
+            }
+            eprintln!("{line}");
+        }
+        for (total, speed) in totals.iter().zip(&speeds) {
+            eprintln!("speed {speed}: {total} B");
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::pipeline::{self, Level, Note, Optimized, note};
 use crate::pixels::{Rgba8, orient};
 use crate::work::Deadline;
 
-use formats::Encoder;
+use formats::{AVIF_COARSE, AVIF_FINE, AVIF_MIDDLE, Encoder};
 use sample::{Sample, TILES};
 use score::Reference;
 use search::{Bounds, Found, Probe, search};
@@ -562,12 +562,12 @@ impl Run<'_> {
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
         // encodes: AVIF's three, the others' five (two comparing variants, three searching).
-        // An AVIF search all at speed 10 does worse than one at speed 6 from where the
-        // sample located the setting.
+        // An AVIF search all at the coarse speed does worse than one at the middle speed
+        // from where the sample located the setting.
         let few = if format == Format::Avif { 3 } else { 5 };
-        let coarse = format == Format::Avif && plan.speed == 10 && plan.finish == 0;
+        let coarse = format == Format::Avif && plan.speed == AVIF_COARSE && plan.finish == 0;
         if let Some(sampled) = self.sampled_plan(format)
-            && (plan.probes + plan.finish < few || (coarse && sampled.whole_speed == 6))
+            && (plan.probes + plan.finish < few || (coarse && sampled.whole_speed == AVIF_MIDDLE))
         {
             return self.sampled(format, sampled, beat);
         }
@@ -785,13 +785,17 @@ impl Run<'_> {
     }
 
     /// For a format too dear to search whole: at least three encodes on the sample and one
-    /// or two on the whole image, as many as fit. AVIF at speed 6 on both when that fits,
-    /// else located at speed 10 and finished at 6, else 10 on both.
+    /// or two on the whole image, as many as fit. AVIF at the middle speed on both when that
+    /// fits, else located at the coarse speed and finished at the middle, else coarse on both.
     fn sampled_plan(&self, format: Format) -> Option<Sampled> {
         let sample = self.sample?;
         let left = self.left();
         let speeds: &[(u8, u8)] = if format == Format::Avif {
-            &[(6, 6), (10, 6), (10, 10)]
+            &[
+                (AVIF_MIDDLE, AVIF_MIDDLE),
+                (AVIF_COARSE, AVIF_MIDDLE),
+                (AVIF_COARSE, AVIF_COARSE),
+            ]
         } else {
             &[(10, 10)]
         };
@@ -837,46 +841,40 @@ impl Run<'_> {
         }
     }
 
-    /// rav1e's plan: speed 4 when five encodes fit. Else speed 6 when four fit, finished by
-    /// one or two encodes at speed 4 when four at 6 still fit beside them. Otherwise speed 10
-    /// finds the setting, in the encodes left after one or two at speed 6 that finish from
-    /// it. At one setting speed 6 scores within about a point of 10 and is 15 to 45 % smaller
-    /// (speed 10 has only 32x32 blocks) for five to seven times the encode time; speed 4
-    /// (4x4 blocks, transforms chosen by rate and distortion) is 1 to 8 % smaller than 6 on
-    /// photos and 14 to 33 % on screenshots (README) for about twice the time, and mostly
-    /// scores within half a point of 6 at one setting, so 6 locates it. On smooth gradients
-    /// it scores far higher: a dark 2.5 MP gradient met target 80 at setting 72 at speed 6,
-    /// 275 KB, and at 59 at speed 4, 79 KB. With fewer than five encodes, speed 4 does not
-    /// search alone: four at 4 ended 2.2 points past target 90 on a 1.8 MP photo, 45 % bigger
-    /// than six at 6; two or three at 6 and one at 4 found less than four at 6 at target 90
-    /// on images of 2 to 2.5 MP, too few at 6 to locate the target, hence four beside the
-    /// finish (README).
+    /// The AVIF plan (speeds in [`formats::AVIF_FINE`]): the fine speed when five encodes fit.
+    /// Else the middle speed when four fit, finished by one or two encodes at the fine speed
+    /// when four at the middle still fit beside them. Otherwise the coarse speed finds the
+    /// setting, in the encodes left after one or two at the middle speed that finish from it.
+    /// At one setting the speeds mostly score within a point of each other, so a coarser
+    /// speed locates the setting a finer one finishes; with fewer than five encodes the fine
+    /// speed does not search alone, since too few encodes end far past the target.
     fn avif_plan(&self) -> Plan {
         let left = self.left();
         let cost = |speed| self.cost(Encoder::Avif { speed });
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
-        if fit(left, 4) >= 5 {
-            return Plan::alone(4, fit(left, 4));
+        let (fine, middle, coarse) = (AVIF_FINE, AVIF_MIDDLE, AVIF_COARSE);
+        if fit(left, fine) >= 5 {
+            return Plan::alone(fine, fit(left, fine));
         }
-        if fit(left, 6) >= 4 {
-            let beside = |n: u32| left - f64::from(n) * cost(4);
-            return match (1..=2).rev().find(|&n| fit(beside(n), 6) >= 4) {
+        if fit(left, middle) >= 4 {
+            let beside = |n: u32| left - f64::from(n) * cost(fine);
+            return match (1..=2).rev().find(|&n| fit(beside(n), middle) >= 4) {
                 Some(finish) => Plan {
-                    speed: 6,
-                    probes: fit(beside(finish), 6),
+                    speed: middle,
+                    probes: fit(beside(finish), middle),
                     finish,
-                    finer: 4,
+                    finer: fine,
                 },
-                None => Plan::alone(6, fit(left, 6)),
+                None => Plan::alone(middle, fit(left, middle)),
             };
         }
-        let finish = fit(left - 2.0 * cost(10), 6).min(2);
+        let finish = fit(left - 2.0 * cost(coarse), middle).min(2);
         Plan {
-            speed: 10,
-            probes: fit(left - f64::from(finish) * cost(6), 10),
+            speed: coarse,
+            probes: fit(left - f64::from(finish) * cost(middle), coarse),
             finish,
-            finer: 6,
+            finer: middle,
         }
     }
 
@@ -1171,7 +1169,7 @@ mod tests {
     /// same file unmarked is searched.
     #[test]
     fn an_avif_not_shown_as_decoded_stays_as_it_is() {
-        let avif = crate::codecs::avif_encode::encode(&photo(), 95.0, 10).unwrap();
+        let avif = crate::codecs::avif_encode::encode(&photo(), 2, 9).unwrap();
         let at = avif.windows(4).position(|w| w == b"av01").unwrap();
         let mut grid = avif.clone();
         grid[at..at + 4].copy_from_slice(b"grid");
@@ -1335,39 +1333,48 @@ mod tests {
     }
 
     #[test]
-    fn a_tight_budget_locates_avif_at_speed_10_and_finishes_at_6() {
+    fn a_tight_budget_locates_avif_at_the_coarse_speed_and_finishes_at_the_middle() {
         let fixture = Fixture::of(photo());
         let plan = |budget| {
             let p = fixture.run(budget).avif_plan();
             (p.speed, p.probes, p.finish, p.finer)
         };
-        // Estimated here: 0.024 s an encode at speed 4, 0.016 at 6, 0.012 at 10.
-        assert_eq!(plan(1.0), (4, 6, 0, 4), "plenty: speed 4 alone");
-        assert_eq!(plan(0.125), (4, 5, 0, 4), "5 at 4");
-        assert_eq!(plan(0.115), (6, 4, 2, 4), "not 5 at 4: 4 at 6 + 2 at 4");
-        assert_eq!(plan(0.1), (6, 4, 1, 4), "not 4 at 6 + 2 at 4");
-        assert_eq!(plan(0.085), (6, 5, 0, 6), "not 4 at 6 + 1 at 4");
-        assert_eq!(plan(0.054), (10, 3, 1, 6), "not 4 at 6");
-        assert_eq!(plan(0.035), (10, 2, 0, 6), "not 2 at 10 + 1 at 6");
-        let mut tight = fixture.run(0.054);
+        let (fine, middle, coarse) = (AVIF_FINE, AVIF_MIDDLE, AVIF_COARSE);
+        // Estimated here: 0.0201 s an encode at the fine speed, 0.0139 at the middle, 0.0115
+        // at the coarse.
+        assert_eq!(plan(1.0), (fine, 6, 0, fine), "plenty: fine alone");
+        assert_eq!(plan(0.101), (fine, 5, 0, fine), "5 fine");
+        assert_eq!(
+            plan(0.098),
+            (middle, 4, 2, fine),
+            "not 5 fine: 4 middle + 2 fine"
+        );
+        assert_eq!(plan(0.08), (middle, 4, 1, fine), "not 4 middle + 2 fine");
+        assert_eq!(plan(0.07), (middle, 5, 0, middle), "not 4 middle + 1 fine");
+        assert_eq!(plan(0.0495), (coarse, 3, 1, middle), "not 4 middle");
+        assert_eq!(
+            plan(0.03),
+            (coarse, 2, 0, middle),
+            "not 2 coarse + 1 middle"
+        );
+        let mut tight = fixture.run(0.0495);
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
-        let probe = searched(&tight, found, ", finished at speed 6 in 1", 4, 0.054);
+        let finished = format!(", finished at speed {middle} in 1");
+        let probe = searched(&tight, found, &finished, 4, 0.0495);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
     }
 
-    /// Here 0.1 s buys four encodes at speed 6 and one at 4, not two (see the plans above).
+    /// Here 0.08 s buys four encodes at the middle speed and one at the fine, not two (see
+    /// the plans above); two at the middle speed find the setting.
     #[test]
-    fn a_speed_6_search_finishes_at_speed_4_when_it_fits() {
+    fn a_middle_speed_search_finishes_at_the_fine_speed_when_it_fits() {
         let fixture = Fixture::of(photo());
-        let mut run = fixture.run(0.1);
+        let mut run = fixture.run(0.08);
         let found = run.format(Format::Avif, usize::MAX).unwrap();
-        let probe = searched(
-            &run,
-            found,
-            "located at speed 6 in 4 encodes, finished at speed 4 in 1",
-            5,
-            0.1,
+        let expected = format!(
+            "located at speed {AVIF_MIDDLE} in 2 encodes, finished at speed {AVIF_FINE} in 1"
         );
+        let probe = searched(&run, found, &expected, 5, 0.08);
         assert!(probe.score >= 80.0 + run.avif_margin(), "{}", probe.score);
     }
 
@@ -1379,17 +1386,17 @@ mod tests {
             best: None,
             encodes: 2,
             fail: Some((40, 70.0)),
-            next: Some(70),
+            next: Some(50),
         };
         let plan = Plan {
-            speed: 10,
+            speed: AVIF_COARSE,
             probes: 2,
             finish: 1,
-            finer: 6,
+            finer: AVIF_MIDDLE,
         };
         let bounds = Bounds {
             low: 1,
-            high: 100,
+            high: 64,
             step: 1,
             start: 40,
             slope: 1.5,
@@ -1397,12 +1404,12 @@ mod tests {
             beat: usize::MAX,
             last: false,
         };
-        let coarser = Encoder::Avif { speed: 10 };
+        let coarser = Encoder::Avif { speed: AVIF_COARSE };
         let (encoder, found) = run.finish(coarser, coarse, 80.0, &plan, bounds).unwrap();
         let best = found.best.unwrap();
         assert_eq!(
             (encoder, best.knob, found.encodes),
-            (Encoder::Avif { speed: 6 }, 70, 3)
+            (Encoder::Avif { speed: AVIF_MIDDLE }, 50, 3)
         );
         assert!(best.score >= 80.0, "{}", best.score);
     }
@@ -1458,14 +1465,17 @@ mod tests {
     }
 
     #[test]
-    fn avif_located_at_speed_10_on_the_sample_finishes_whole_at_6() {
+    fn avif_too_dear_for_three_whole_middle_encodes_is_located_on_the_sample() {
         let fixture = Fixture::of(photo_sized(448, 256));
         let sample = fixture.sample();
-        // Here 0.167 s buys three whole encodes at speed 10 but none at 6 after two at 10,
-        // or one whole at 6 after three on the sample at 10, not at 6.
-        let mut tight = fixture.run_sampled(0.167, &sample);
+        // Here 0.14 s buys three whole encodes at the coarse speed and none at the middle
+        // after two coarse, or one whole at the middle after four on the sample at the middle.
+        let mut tight = fixture.run_sampled(0.14, &sample);
         let whole = tight.avif_plan();
-        assert_eq!((whole.speed, whole.probes, whole.finish), (10, 3, 0));
+        assert_eq!(
+            (whole.speed, whole.probes, whole.finish),
+            (AVIF_COARSE, 3, 0)
+        );
         let plan = tight.sampled_plan(Format::Avif).unwrap();
         assert_eq!(
             (
@@ -1474,14 +1484,17 @@ mod tests {
                 plan.whole,
                 plan.whole_speed
             ),
-            (10, 3, 1, 6)
+            (AVIF_MIDDLE, 4, 1, AVIF_MIDDLE)
         );
         let found = tight.format(Format::Avif, usize::MAX).unwrap();
-        let probe = searched(&tight, found, "avif speed 10: located on", 4, 0.167);
+        let located = format!("avif speed {AVIF_MIDDLE}: located on");
+        let probe = searched(&tight, found, &located, 5, 0.14);
         let notes: Vec<_> = tight.notes.iter().map(|n| n.message.clone()).collect();
+        let whole = format!("lossy: avif speed {AVIF_MIDDLE}: ");
         assert!(
-            notes.iter().any(|n| n.starts_with("lossy: avif speed 6: ")
-                && n.ends_with("1 encodes on the whole image")),
+            notes
+                .iter()
+                .any(|n| n.starts_with(&whole) && n.ends_with("1 encodes on the whole image")),
             "{notes:?}"
         );
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
