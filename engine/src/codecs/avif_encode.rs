@@ -71,8 +71,8 @@ pub(crate) fn encode(image: &Rgba8, quantizer: u8, speed: u8) -> Result<Vec<u8>>
 fn ycbcr_planes(image: &Rgba8, opaque: bool) -> Result<Vec<u16>> {
     let (width, height) = (image.width as usize, image.height as usize);
     let size = width * height;
-    let mut planes = zeroed(size * 3)?;
-    let mut row = zeroed_f32(width * 3)?;
+    let mut planes = filled(size * 3, 0u16)?;
+    let mut row = filled(width * 3, 0f32)?;
     for y in 0..height {
         let pixels = &image.data[y * width * 4..(y + 1) * width * 4];
         for (x, p) in pixels.chunks_exact(4).enumerate() {
@@ -141,7 +141,7 @@ fn alpha_plane(image: &Rgba8) -> Result<Vec<u16>> {
     let (width, height) = (image.width as usize, image.height as usize);
     let (even_width, even_height) = (width.next_multiple_of(2), height.next_multiple_of(2));
     let luma = even_width * even_height;
-    let mut planes = zeroed(luma + luma / 2)?;
+    let mut planes = filled(luma + luma / 2, 0u16)?;
     for y in 0..even_height {
         for x in 0..even_width {
             let a = image.data[(y.min(height - 1) * width + x.min(width - 1)) * 4 + 3];
@@ -163,7 +163,7 @@ impl Drop for Context {
 }
 
 impl Context {
-    fn check(&mut self, status: aom::aom_codec_err_t, what: &str) -> Result<()> {
+    fn check(&self, status: aom::aom_codec_err_t, what: &str) -> Result<()> {
         if status == aom::AOM_CODEC_OK {
             return Ok(());
         }
@@ -334,19 +334,12 @@ fn collect(ctx: &mut Context, out: &mut Vec<u8>) -> Result<()> {
     }
 }
 
-fn zeroed(len: usize) -> Result<Vec<u16>> {
+/// `len` copies of `value`, failing cleanly instead of aborting when out of memory.
+fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>> {
     let mut out = Vec::new();
     out.try_reserve_exact(len)
         .map_err(|e| Error::encode(Format::Avif, format!("cannot allocate: {e}")))?;
-    out.resize(len, 0);
-    Ok(out)
-}
-
-fn zeroed_f32(len: usize) -> Result<Vec<f32>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|e| Error::encode(Format::Avif, format!("cannot allocate: {e}")))?;
-    out.resize(len, 0.0);
+    out.resize(len, value);
     Ok(out)
 }
 
