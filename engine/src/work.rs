@@ -58,19 +58,21 @@ impl Deadline {
     }
 }
 
-/// An empty buffer with room for `len` bytes, a size that came from an input, failing
+/// An empty buffer with room for `len` values, a size that came from an input, failing
 /// cleanly instead of aborting.
-pub(crate) fn room_for(len: usize) -> Result<Vec<u8>> {
+pub(crate) fn room_for<T>(len: usize) -> Result<Vec<T>> {
     let mut buffer = Vec::new();
-    buffer
-        .try_reserve_exact(len)
-        .map_err(|e| Error::InvalidOption(format!("cannot allocate {len} bytes: {e}")))?;
+    buffer.try_reserve_exact(len).map_err(|e| {
+        let bytes = len.saturating_mul(size_of::<T>());
+        Error::InvalidOption(format!("cannot allocate {bytes} bytes: {e}"))
+    })?;
     Ok(buffer)
 }
 
-/// A zero-filled buffer whose size came from an input, failing cleanly instead of aborting.
-pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>> {
+/// A buffer of `len` zeros (the type's default) whose size came from an input, failing
+/// cleanly instead of aborting.
+pub(crate) fn zeroed<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
     let mut buffer = room_for(len)?;
-    buffer.resize(len, 0);
+    buffer.resize(len, T::default());
     Ok(buffer)
 }

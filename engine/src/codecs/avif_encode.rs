@@ -10,6 +10,7 @@ use libaom_sys as aom;
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::pixels::Rgba8;
+use crate::work;
 
 /// Encoder threads, fixed so that the bytes do not depend on the machine.
 const THREADS: c_uint = 2;
@@ -71,8 +72,8 @@ pub(crate) fn encode(image: &Rgba8, quantizer: u8, speed: u8) -> Result<Vec<u8>>
 fn ycbcr_planes(image: &Rgba8, opaque: bool) -> Result<Vec<u16>> {
     let (width, height) = (image.width as usize, image.height as usize);
     let size = width * height;
-    let mut planes = filled(size * 3, 0u16)?;
-    let mut row = filled(width * 3, 0f32)?;
+    let mut planes = zeroed::<u16>(size * 3)?;
+    let mut row = zeroed::<f32>(width * 3)?;
     for y in 0..height {
         let pixels = &image.data[y * width * 4..(y + 1) * width * 4];
         for (x, p) in pixels.chunks_exact(4).enumerate() {
@@ -141,7 +142,7 @@ fn alpha_plane(image: &Rgba8) -> Result<Vec<u16>> {
     let (width, height) = (image.width as usize, image.height as usize);
     let (even_width, even_height) = (width.next_multiple_of(2), height.next_multiple_of(2));
     let luma = even_width * even_height;
-    let mut planes = filled(luma + luma / 2, 0u16)?;
+    let mut planes = zeroed::<u16>(luma + luma / 2)?;
     for y in 0..even_height {
         for x in 0..even_width {
             let a = image.data[(y.min(height - 1) * width + x.min(width - 1)) * 4 + 3];
@@ -334,13 +335,12 @@ fn collect(ctx: &mut Context, out: &mut Vec<u8>) -> Result<()> {
     }
 }
 
-/// `len` copies of `value`, failing cleanly instead of aborting when out of memory.
-fn filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(len)
-        .map_err(|e| Error::encode(Format::Avif, format!("cannot allocate: {e}")))?;
-    out.resize(len, value);
-    Ok(out)
+/// `len` zeros, or an encoder error (the search then skips AVIF) when out of memory.
+fn zeroed<T: Clone + Default>(len: usize) -> Result<Vec<T>> {
+    work::zeroed(len).map_err(|e| match e {
+        Error::InvalidOption(reason) => Error::encode(Format::Avif, reason),
+        other => other,
+    })
 }
 
 #[cfg(test)]

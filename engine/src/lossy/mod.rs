@@ -127,12 +127,28 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
         quick: true,
         ..lossless_options.clone()
     };
-    // The quick lossless candidate and the source's preparation need nothing of each other,
-    // so they run side by side; the lossless codecs leave most of a second core idle.
+    // The quick lossless candidate and the search need nothing of each other (the search
+    // holds its results under the input's size), so they run side by side; the lossless
+    // codecs leave most of a second core idle.
     let transparent_peak = peak(BYTES_PER_PIXEL_TRANSPARENT);
-    let (quick, source) = rayon::join(
+    let search = Search {
+        input,
+        options,
+        formats: &formats,
+        megapixels: header.pixels() as f64 / 1e6,
+        target,
+        start,
+    };
+    let (quick, outcome) = rayon::join(
         || pipeline::lossless(input, &quick_options),
-        || prepare(format, input, options, &formats, transparent_peak),
+        || -> Result<Outcome> {
+            Ok(
+                match prepare(format, input, options, &formats, transparent_peak)? {
+                    Source::Searched(prepared) => search.run(*prepared)?,
+                    Source::Lossless(notes) => Outcome::Lossless(notes),
+                },
+            )
+        },
     );
     let quick = quick?;
     let quick_is_less = pipeline::quick_is_less(format, input, &header, &lossless_options);
@@ -158,86 +174,14 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             other => other,
         }
     };
-    let Prepared {
-        image,
-        transparent,
-        icc,
-        shown,
-        reference,
-        srgb,
-        sample,
-        mut notes,
-    } = match source? {
-        Source::Searched(prepared) => *prepared,
-        Source::Lossless(notes) => return Ok(followed(full(quick)?, notes)),
+    let (best, encodes, notes) = match outcome? {
+        Outcome::Searched {
+            best,
+            encodes,
+            notes,
+        } => (best, encodes, notes),
+        Outcome::Lossless(notes) => return Ok(followed(full(quick)?, notes)),
     };
-    // The lossless result had a tenth, and the preparation is counted too, though the two
-    // ran side by side. The budget is spent by estimate, so the result does not depend on the
-    // clock; the clock stops the search only at twice the budget, as a safety net.
-    let megapixels = header.pixels() as f64 / 1e6;
-    let sample_megapixels = sample.as_ref().map_or(0.0, |s| s.megapixels());
-    let preparing =
-        if transparent { 2.0 } else { 1.0 } * PREPARE_COST * (megapixels + sample_megapixels);
-    let budget = options.time_budget.as_secs_f64() * 0.9 - preparing;
-    let deadline = Deadline::with_stop(
-        options.deadline.map(|d| d.saturating_sub(start.elapsed())),
-        Some((options.time_budget * 2).saturating_sub(start.elapsed())),
-    );
-    let mut run = Run {
-        target: f64::from(target.score()),
-        image: &image,
-        srgb: srgb.as_ref(),
-        reference: &reference,
-        sample: sample.as_ref(),
-        tiles: None,
-        icc: icc.as_deref(),
-        shown: &shown,
-        limits,
-        deadline: &deadline,
-        megapixels,
-        transparent,
-        planned: 0.0,
-        reserve: 0.0,
-        budget,
-        encodes: 0,
-        notes: Vec::new(),
-    };
-    let mut best: Option<(Encoder, Probe)> = None;
-    for (i, &format) in formats.iter().enumerate() {
-        // AVIF, the dearest, leaves one probe of the cheapest format still to come, so a
-        // search of it that finds nothing does not leave only the lossless result.
-        run.reserve = if format == Format::Avif {
-            formats[i + 1..]
-                .iter()
-                .filter(|&&f| !(transparent && f == Format::Jpeg))
-                .map(|&f| run.cost(variants(f, 10).0))
-                .reduce(f64::min)
-                .unwrap_or(0.0)
-        } else {
-            0.0
-        };
-        if transparent && format == Format::Jpeg {
-            run.notes.push(note(
-                Level::Info,
-                "lossy: jpeg skipped, the image has transparency",
-            ));
-            continue;
-        }
-        let beat = best
-            .as_ref()
-            .map_or(quick.data.len(), |(_, b)| b.data.len())
-            .min(quick.data.len());
-        if let Some(found) = run.format(format, beat)?
-            && found.1.data.len() < beat
-        {
-            best = Some(found);
-        }
-    }
-    notes.append(&mut run.notes);
-    let encodes = run.encodes;
-    // The search's planes go before the full lossless pass, which then has the memory to
-    // itself, as the quick one had.
-    drop((image, srgb, reference, sample));
     let quick_only = best
         .as_ref()
         .is_some_and(|(_, p)| p.data.len().saturating_mul(FULL_LOSSLESS) < quick.data.len());
@@ -290,6 +234,117 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
             }
         }
     })
+}
+
+/// The search of every allowed format, beside the quick lossless candidate.
+struct Search<'a> {
+    input: &'a [u8],
+    options: &'a Options,
+    formats: &'a [Format],
+    megapixels: f64,
+    target: Target,
+    start: Instant,
+}
+
+/// What the search found: the smallest passing result of any format, the encodes made and
+/// the notes; or only notes when the source stays lossless.
+enum Outcome {
+    Searched {
+        best: Option<(Encoder, Probe)>,
+        encodes: u32,
+        notes: Vec<Note>,
+    },
+    Lossless(Vec<Note>),
+}
+
+impl Search<'_> {
+    /// Searches the formats in turn on `prepared`, each result held under the input's size
+    /// and the best so far.
+    fn run(&self, prepared: Prepared) -> Result<Outcome> {
+        let Prepared {
+            image,
+            transparent,
+            icc,
+            shown,
+            reference,
+            srgb,
+            sample,
+            mut notes,
+        } = prepared;
+        let options = self.options;
+        // The lossless result has a tenth, though it runs beside the search, and the
+        // preparation is counted too. The budget is spent by estimate, so the result does not
+        // depend on the clock; the clock stops the search only at twice the budget, as a
+        // safety net.
+        let megapixels = self.megapixels;
+        let sample_megapixels = sample.as_ref().map_or(0.0, |s| s.megapixels());
+        let preparing =
+            if transparent { 2.0 } else { 1.0 } * PREPARE_COST * (megapixels + sample_megapixels);
+        let budget = options.time_budget.as_secs_f64() * 0.9 - preparing;
+        let deadline = Deadline::with_stop(
+            options
+                .deadline
+                .map(|d| d.saturating_sub(self.start.elapsed())),
+            Some((options.time_budget * 2).saturating_sub(self.start.elapsed())),
+        );
+        let mut run = Run {
+            target: f64::from(self.target.score()),
+            image: &image,
+            srgb: srgb.as_ref(),
+            reference: &reference,
+            sample: sample.as_ref(),
+            tiles: None,
+            icc: icc.as_deref(),
+            shown: &shown,
+            limits: &options.limits,
+            deadline: &deadline,
+            megapixels,
+            transparent,
+            planned: 0.0,
+            reserve: 0.0,
+            budget,
+            encodes: 0,
+            notes: Vec::new(),
+        };
+        let mut best: Option<(Encoder, Probe)> = None;
+        for (i, &format) in self.formats.iter().enumerate() {
+            // AVIF, the dearest, leaves one probe of the cheapest format still to come, so a
+            // search of it that finds nothing does not leave only the lossless result.
+            run.reserve = if format == Format::Avif {
+                self.formats[i + 1..]
+                    .iter()
+                    .filter(|&&f| !(transparent && f == Format::Jpeg))
+                    .map(|&f| run.cost(variants(f, 10).0))
+                    .reduce(f64::min)
+                    .unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            if transparent && format == Format::Jpeg {
+                run.notes.push(note(
+                    Level::Info,
+                    "lossy: jpeg skipped, the image has transparency",
+                ));
+                continue;
+            }
+            let beat = best
+                .as_ref()
+                .map_or(self.input.len(), |(_, b)| b.data.len());
+            if let Some(found) = run.format(format, beat)?
+                && found.1.data.len() < beat
+            {
+                best = Some(found);
+            }
+        }
+        notes.append(&mut run.notes);
+        // The search's planes go with it, before the full lossless pass, which then has the
+        // memory to itself, as the quick one had.
+        Ok(Outcome::Searched {
+            best,
+            encodes: run.encodes,
+            notes,
+        })
+    }
 }
 
 /// The source as the search reads it, or why it stays lossless.
