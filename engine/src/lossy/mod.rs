@@ -124,25 +124,19 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
     // The quick lossless candidate and the search need nothing of each other (the search
     // holds its results under the input's size), so they run side by side; the lossless
     // codecs leave most of a second core idle.
-    let transparent_peak = peak(BYTES_PER_PIXEL_TRANSPARENT);
     let search = Search {
+        format,
         input,
         options,
         formats: &formats,
         megapixels: header.pixels() as f64 / 1e6,
+        transparent_peak: peak(BYTES_PER_PIXEL_TRANSPARENT),
         target,
         start,
     };
     let (quick, outcome) = rayon::join(
         || pipeline::lossless(input, &quick_options),
-        || -> Result<Outcome> {
-            Ok(
-                match prepare(format, input, options, &formats, transparent_peak)? {
-                    Source::Searched(prepared) => search.run(*prepared)?,
-                    Source::Lossless(notes) => Outcome::Lossless(notes),
-                },
-            )
-        },
+        || search.run(),
     );
     let quick = quick?;
     let quick_is_less = pipeline::quick_is_less(format, input, &header, &lossless_options);
@@ -232,10 +226,13 @@ pub(crate) fn optimize(input: &[u8], options: &Options, target: Target) -> Resul
 
 /// The search of every allowed format, beside the quick lossless candidate.
 struct Search<'a> {
+    format: Format,
     input: &'a [u8],
     options: &'a Options,
     formats: &'a [Format],
     megapixels: f64,
+    /// The memory a transparent image's search would need.
+    transparent_peak: u64,
     target: Target,
     start: Instant,
 }
@@ -252,9 +249,20 @@ enum Outcome {
 }
 
 impl Search<'_> {
-    /// Searches the formats in turn on `prepared`, each result held under the input's size
-    /// and the best so far.
-    fn run(&self, prepared: Prepared) -> Result<Outcome> {
+    /// Prepares the source, then searches the formats in turn, each result held under the
+    /// input's size and the best so far.
+    fn run(&self) -> Result<Outcome> {
+        let source = prepare(
+            self.format,
+            self.input,
+            self.options,
+            self.formats,
+            self.transparent_peak,
+        )?;
+        let prepared = match source {
+            Source::Searched(prepared) => *prepared,
+            Source::Lossless(notes) => return Ok(Outcome::Lossless(notes)),
+        };
         let Prepared {
             image,
             transparent,
