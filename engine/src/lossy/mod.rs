@@ -308,27 +308,27 @@ impl Search<'_> {
             encodes: 0,
             notes: Vec::new(),
         };
+        let mut formats = self.formats.to_vec();
+        if transparent && formats.contains(&Format::Jpeg) {
+            formats.retain(|&f| f != Format::Jpeg);
+            run.notes.push(note(
+                Level::Info,
+                "lossy: jpeg skipped, the image has transparency",
+            ));
+        }
         let mut best: Option<(Encoder, Probe)> = None;
-        for (i, &format) in self.formats.iter().enumerate() {
+        for (i, &format) in formats.iter().enumerate() {
             // AVIF, the dearest, leaves one probe of the cheapest format still to come, so a
             // search of it that finds nothing does not leave only the lossless result.
             run.reserve = if format == Format::Avif {
-                self.formats[i + 1..]
+                formats[i + 1..]
                     .iter()
-                    .filter(|&&f| !(transparent && f == Format::Jpeg))
                     .map(|&f| run.cost(variants(f, 10).0))
                     .reduce(f64::min)
                     .unwrap_or(0.0)
             } else {
                 0.0
             };
-            if transparent && format == Format::Jpeg {
-                run.notes.push(note(
-                    Level::Info,
-                    "lossy: jpeg skipped, the image has transparency",
-                ));
-                continue;
-            }
             let beat = best
                 .as_ref()
                 .map_or(self.input.len(), |(_, b)| b.data.len());
