@@ -266,6 +266,7 @@ impl Search<'_> {
         let Prepared {
             image,
             transparent,
+            formats,
             icc,
             shown,
             reference,
@@ -308,14 +309,6 @@ impl Search<'_> {
             encodes: 0,
             notes: Vec::new(),
         };
-        let mut formats = self.formats.to_vec();
-        if transparent && formats.contains(&Format::Jpeg) {
-            formats.retain(|&f| f != Format::Jpeg);
-            run.notes.push(note(
-                Level::Info,
-                "lossy: jpeg skipped, the image has transparency",
-            ));
-        }
         let mut best: Option<(Encoder, Probe)> = None;
         for (i, &format) in formats.iter().enumerate() {
             // AVIF, the dearest, leaves one probe of the cheapest format still to come, so a
@@ -358,6 +351,8 @@ enum Source {
 struct Prepared {
     image: Rgba8,
     transparent: bool,
+    /// The allowed formats that can hold the image: not JPEG when it is transparent.
+    formats: Vec<Format>,
     icc: Option<Vec<u8>>,
     shown: ToSrgb,
     reference: Reference,
@@ -446,9 +441,18 @@ fn prepare(
         )?),
         _ => None,
     };
+    let mut formats = formats.to_vec();
+    if transparent && formats.contains(&Format::Jpeg) {
+        formats.retain(|&f| f != Format::Jpeg);
+        notes.push(note(
+            Level::Info,
+            "lossy: jpeg skipped, the image has transparency",
+        ));
+    }
     Ok(Source::Searched(Box::new(Prepared {
         image,
         transparent,
+        formats,
         icc,
         shown,
         reference: Reference::new(&displayed)?,
