@@ -31,9 +31,9 @@ pub(crate) enum Encoder {
     /// libwebp lossy at quality 1 to 100 in half steps, method 4; sharp RGB to YUV
     /// conversion when true.
     WebP { sharp: bool },
-    /// libaom at a speed (cpu-used, 0 slowest to 9); the knob (1 to 64) is 64 less aom's
-    /// quantizer (cq-level 63 to 0).
-    Avif { speed: u8 },
+    /// libaom at a speed (cpu-used, 0 slowest to 9), its screen-content tools forced on when
+    /// `screen`; the knob (1 to 64) is 64 less aom's quantizer (cq-level 63 to 0).
+    Avif { speed: u8, screen: bool },
     /// A palette PNG; the knob is 4 × log2 of the colour count (4 to 32: 2 to 256 colours).
     Palette { dither: bool },
 }
@@ -70,6 +70,14 @@ impl Encoder {
             probes,
             beat,
             last,
+        }
+    }
+
+    /// The same AVIF encoder at another speed; the others as they are.
+    pub fn at_speed(self, speed: u8) -> Self {
+        match self {
+            Self::Avif { screen, .. } => Self::Avif { speed, screen },
+            other => other,
         }
     }
 
@@ -119,7 +127,7 @@ impl Encoder {
         match self {
             Self::Jpeg(_) => 0.08,
             Self::WebP { .. } => 0.1,
-            Self::Avif { speed } => match speed {
+            Self::Avif { speed, .. } => match speed {
                 0..=4 => 3.0,
                 5 => 1.5,
                 6 => 0.5,
@@ -136,7 +144,14 @@ impl Encoder {
             Self::Jpeg(Chroma::Full) => "jpeg 4:4:4".into(),
             Self::WebP { sharp: false } => "webp".into(),
             Self::WebP { sharp: true } => "webp sharp-yuv".into(),
-            Self::Avif { speed } => format!("avif speed {speed}"),
+            Self::Avif {
+                speed,
+                screen: false,
+            } => format!("avif speed {speed}"),
+            Self::Avif {
+                speed,
+                screen: true,
+            } => format!("avif screen-content speed {speed}"),
             Self::Palette { dither: true } => "palette png dithered".into(),
             Self::Palette { dither: false } => "palette png".into(),
         }
@@ -155,7 +170,9 @@ impl Encoder {
         match self {
             Self::Jpeg(chroma) => jpeg::encode_lossy(image, quality, chroma, icc),
             Self::WebP { sharp } => webp::encode_lossy(image, quality, sharp, 4, icc),
-            Self::Avif { speed } => avif_encode::encode(image, avif_quantizer(knob), speed),
+            Self::Avif { speed, screen } => {
+                avif_encode::encode(image, avif_quantizer(knob), speed, screen)
+            }
             Self::Palette { dither } => {
                 let indexed = palette::quantize(image, colours(knob), dither, icc)?;
                 compress_png(indexed, limits, deadline)
@@ -246,7 +263,11 @@ mod tests {
 
     #[test]
     fn avif_knob_covers_every_quantizer_once() {
-        let (low, high) = Encoder::Avif { speed: AVIF_MIDDLE }.range();
+        let (low, high) = Encoder::Avif {
+            speed: AVIF_MIDDLE,
+            screen: false,
+        }
+        .range();
         let quantizers: Vec<u8> = (low..=high).map(avif_quantizer).collect();
         assert_eq!(quantizers.first(), Some(&avif_encode::MAX_QUANTIZER));
         assert_eq!(quantizers.last(), Some(&0));
@@ -273,9 +294,22 @@ mod tests {
             for encoder in [
                 Encoder::Jpeg(Chroma::Half),
                 Encoder::WebP { sharp: false },
-                Encoder::Avif { speed: AVIF_FINE },
-                Encoder::Avif { speed: AVIF_MIDDLE },
-                Encoder::Avif { speed: AVIF_COARSE },
+                Encoder::Avif {
+                    speed: AVIF_FINE,
+                    screen: false,
+                },
+                Encoder::Avif {
+                    speed: AVIF_MIDDLE,
+                    screen: false,
+                },
+                Encoder::Avif {
+                    speed: AVIF_COARSE,
+                    screen: false,
+                },
+                Encoder::Avif {
+                    speed: AVIF_MIDDLE,
+                    screen: true,
+                },
                 Encoder::Palette { dither: true },
             ] {
                 let start = std::time::Instant::now();
@@ -328,7 +362,7 @@ mod speeds {
                 let start = std::time::Instant::now();
                 while low <= high {
                     let quantizer = (low + high) / 2;
-                    let avif = avif_encode::encode(&image, quantizer, speed).unwrap();
+                    let avif = avif_encode::encode(&image, quantizer, speed, false).unwrap();
                     encodes += 1;
                     let score = reference
                         .score(&decode(Format::Avif, &avif, &limits).unwrap())

@@ -12,6 +12,7 @@ mod xyb;
 
 use std::time::Instant;
 
+use crate::codecs::avif_encode;
 use crate::codecs::jpeg::Chroma;
 use crate::colour::ToSrgb;
 use crate::error::{Error, Result};
@@ -272,6 +273,7 @@ impl Search<'_> {
             reference,
             srgb,
             sample,
+            screen,
             mut notes,
         } = prepared;
         let options = self.options;
@@ -303,6 +305,7 @@ impl Search<'_> {
             deadline: &deadline,
             megapixels,
             transparent,
+            screen,
             planned: 0.0,
             reserve: 0.0,
             budget,
@@ -316,7 +319,7 @@ impl Search<'_> {
             run.reserve = if format == Format::Avif {
                 formats[i + 1..]
                     .iter()
-                    .map(|&f| run.cost(variants(f, 10).0))
+                    .map(|&f| run.cost(variants(f, 10, false).0))
                     .reduce(f64::min)
                     .unwrap_or(0.0)
             } else {
@@ -358,6 +361,8 @@ struct Prepared {
     reference: Reference,
     srgb: Option<Rgba8>,
     sample: Option<Sample>,
+    /// Whether AVIF also tries aom's screen-content tools.
+    screen: bool,
     notes: Vec<Note>,
 }
 
@@ -432,6 +437,8 @@ fn prepare(
         }
         _ => None,
     };
+    let screen = formats.contains(&Format::Avif)
+        && avif_encode::screen_unseen(srgb.as_ref().unwrap_or(&image));
     let sample = match (grid, tiles) {
         (Some(grid), Some(tiles)) => Some(sample_of(
             &tiles,
@@ -458,6 +465,7 @@ fn prepare(
         reference: Reference::new(&displayed)?,
         srgb,
         sample,
+        screen,
         notes,
     })))
 }
@@ -524,6 +532,8 @@ struct Run<'a> {
     deadline: &'a Deadline,
     megapixels: f64,
     transparent: bool,
+    /// Whether AVIF compares aom's screen-content tools with its own choice.
+    screen: bool,
     /// Estimated seconds of the probes made so far; the budget is spent by estimate, so the
     /// result does not depend on the clock (the deadline is only a safety net).
     planned: f64,
@@ -619,7 +629,7 @@ impl Run<'_> {
         let plan = if format == Format::Avif {
             self.avif_plan()
         } else {
-            Plan::alone(10, self.affordable(variants(format, 10).0))
+            Plan::alone(10, self.affordable(variants(format, 10, false).0))
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
         // encodes: AVIF's three, the others' five (two comparing variants, three searching).
@@ -632,7 +642,7 @@ impl Run<'_> {
         {
             return self.sampled(format, sampled, beat);
         }
-        let name = variants(format, plan.speed).0.name();
+        let name = variants(format, plan.speed, false).0.name();
         // AVIF's encodes are the dearest: fewer than three rarely find the target, and would
         // leave nothing for the cheaper formats.
         if format == Format::Avif && plan.probes + plan.finish < 3 {
@@ -657,7 +667,7 @@ impl Run<'_> {
     /// The search of one format by `plan`, with its note; `None` when its encoder or decoder
     /// failed (noted).
     fn located(&mut self, format: Format, plan: &Plan, beat: usize) -> Result<Option<Located>> {
-        let (a, b) = variants(format, plan.speed);
+        let (a, b) = variants(format, plan.speed, self.screen);
         let probes = plan.probes;
         let target = self.target + self.margin(format);
         let (start, slope) = a.start(target);
@@ -777,9 +787,10 @@ impl Run<'_> {
     }
 }
 
-/// The two variants of a format's encoder compared at its first setting (AVIF has one, at
-/// `speed`).
-fn variants(format: Format, speed: u8) -> (Encoder, Encoder) {
+/// The two variants of a format's encoder compared at its first setting. AVIF, at `speed`, has
+/// two only when `screen`: aom's own choice of tools and its screen-content tools (see
+/// [`avif_encode::screen_unseen`]).
+fn variants(format: Format, speed: u8, screen: bool) -> (Encoder, Encoder) {
     match format {
         Format::Jpeg => (Encoder::Jpeg(Chroma::Half), Encoder::Jpeg(Chroma::Full)),
         Format::WebP => (
@@ -790,7 +801,13 @@ fn variants(format: Format, speed: u8) -> (Encoder, Encoder) {
             Encoder::Palette { dither: true },
             Encoder::Palette { dither: false },
         ),
-        _ => (Encoder::Avif { speed }, Encoder::Avif { speed }),
+        _ => (
+            Encoder::Avif {
+                speed,
+                screen: false,
+            },
+            Encoder::Avif { speed, screen },
+        ),
     }
 }
 
@@ -966,7 +983,7 @@ mod tests {
     /// same file unmarked is searched.
     #[test]
     fn an_avif_not_shown_as_decoded_stays_as_it_is() {
-        let avif = crate::codecs::avif_encode::encode(&photo(), 2, 9).unwrap();
+        let avif = avif_encode::encode(&photo(), 2, 9, false).unwrap();
         let at = avif.windows(4).position(|w| w == b"av01").unwrap();
         let mut grid = avif.clone();
         grid[at..at + 4].copy_from_slice(b"grid");
@@ -1120,6 +1137,7 @@ mod tests {
                 deadline: &self.deadline,
                 megapixels: f64::from(self.image.width * self.image.height) / 1e6,
                 transparent: false,
+                screen: false,
                 planned: 0.0,
                 reserve: 0.0,
                 budget,
@@ -1179,7 +1197,7 @@ mod tests {
     fn the_finer_speed_goes_on_where_the_coarse_search_found_nothing() {
         let fixture = Fixture::of(photo());
         let mut run = fixture.run(1.0);
-        let coarse = Found {
+        let coarse = || Found {
             best: None,
             encodes: 2,
             fail: Some((40, 70.0)),
@@ -1201,14 +1219,21 @@ mod tests {
             beat: usize::MAX,
             last: false,
         };
-        let coarser = Encoder::Avif { speed: AVIF_COARSE };
-        let (encoder, found) = run.finish(coarser, coarse, 80.0, &plan, bounds).unwrap();
-        let best = found.best.unwrap();
-        assert_eq!(
-            (encoder, best.knob, found.encodes),
-            (Encoder::Avif { speed: AVIF_MIDDLE }, 50, 3)
-        );
-        assert!(best.score >= 80.0, "{}", best.score);
+        // The finer speed keeps the coarse search's tools.
+        for screen in [false, true] {
+            let coarser = Encoder::Avif {
+                speed: AVIF_COARSE,
+                screen,
+            };
+            let (encoder, found) = run.finish(coarser, coarse(), 80.0, &plan, bounds).unwrap();
+            let best = found.best.unwrap();
+            let finer = Encoder::Avif {
+                speed: AVIF_MIDDLE,
+                screen,
+            };
+            assert_eq!((encoder, best.knob, found.encodes), (finer, 50, 3));
+            assert!(best.score >= 80.0, "{}", best.score);
+        }
     }
 
     /// What a search of `run` found, with the checks every search must pass: a note naming

@@ -59,7 +59,7 @@ impl Run<'_> {
         // The sample's findings are summed up below; its warnings stand.
         let warnings = part.notes.into_iter().filter(|n| n.level == Level::Warn);
         self.notes.extend(warnings);
-        let name = variants(format, plan.part.speed).0.name();
+        let name = variants(format, plan.part.speed, false).0.name();
         let Some(Located {
             encoder,
             best: Some(at),
@@ -89,12 +89,7 @@ impl Run<'_> {
         ));
         // AVIF may finish at a finer speed than it was located at: at one setting, speeds 6
         // and 10 score within about a point.
-        let encoder = match encoder {
-            Encoder::Avif { .. } => Encoder::Avif {
-                speed: plan.whole_speed,
-            },
-            other => other,
-        };
+        let encoder = encoder.at_speed(plan.whole_speed);
         let target = self.target + self.margin(format);
         let slope = slope_to(&at, fail).unwrap_or(encoder.start(target).1);
         let bounds = encoder.bounds(at.knob, slope, plan.whole, beat, true);
@@ -127,8 +122,8 @@ impl Run<'_> {
             &[(10, 10)]
         };
         speeds.iter().find_map(|&(speed, whole_speed)| {
-            let whole = self.cost(variants(format, whole_speed).0);
-            let part = self.cost_at(variants(format, speed).0, sample.megapixels());
+            let whole = self.cost(variants(format, whole_speed, false).0);
+            let part = self.cost_at(variants(format, speed, false).0, sample.megapixels());
             (1..=2u32)
                 .rev()
                 .find(|&n| left >= f64::from(n) * whole + 3.0 * part)
@@ -152,7 +147,7 @@ impl Run<'_> {
     /// speed does not search alone, since too few encodes end far past the target.
     pub(super) fn avif_plan(&self) -> Plan {
         let left = self.left();
-        let cost = |speed| self.cost(Encoder::Avif { speed });
+        let cost = |speed| self.cost(variants(Format::Avif, speed, false).0);
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
         let (fine, middle, coarse) = (AVIF_FINE, AVIF_MIDDLE, AVIF_COARSE);
@@ -209,7 +204,7 @@ impl Run<'_> {
             slope: measured.unwrap_or(bounds.slope),
             ..bounds
         };
-        let finer = Encoder::Avif { speed: plan.finer };
+        let finer = coarse.at_speed(plan.finer);
         let more = self.search(finer, target, bounds, None)?;
         self.notes.push(note(
             Level::Info,
