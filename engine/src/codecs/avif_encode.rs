@@ -121,13 +121,22 @@ fn ten(v: f32) -> u16 {
     (v * (1023.0 / 255.0)).round().clamp(0.0, 1023.0) as u16
 }
 
-/// Whether aom's screen-content tools are worth trying where aom would not turn them on
-/// itself: 16×16 blocks of 2 to 8 colours (what a palette holds) cover a tenth of the
-/// picture, while blocks of 2 to 4 luma values in the 10-bit picture, aom's own count
-/// (past a tenth it turns the tools on), do not. On a dark 2.5 MP gradient, screen tools
-/// made a third fewer bytes at one score; on most photos they were within 1 %, but up to 6 %
-/// bigger.
-pub(crate) fn screen_unseen(image: &Rgba8) -> bool {
+/// How aom's screen-content tools (palettes, intra block copy) stand for a picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Screen {
+    /// aom leaves them off, and few blocks look like a palette's.
+    Off,
+    /// aom leaves them off, but 16×16 blocks of 2 to 8 colours (what a palette holds) cover
+    /// a tenth of the picture: worth a try. On a dark 2.5 MP gradient they made a third
+    /// fewer bytes at one score; on most photos they were within 1 %, but up to 6 % bigger.
+    Untried,
+    /// aom turns them on itself: blocks of 2 to 4 luma values in the 10-bit picture cover a
+    /// tenth of it.
+    On,
+}
+
+/// What aom makes of `image`'s 16×16 blocks (see [`Screen`]).
+pub(crate) fn screen_content(image: &Rgba8) -> Screen {
     const SIDE: usize = 16;
     let (width, height) = (image.width as usize, image.height as usize);
     let (mut palette, mut aom) = (0, 0);
@@ -139,7 +148,13 @@ pub(crate) fn screen_unseen(image: &Rgba8) -> bool {
         }
     }
     let tenth = |blocks: usize| blocks * SIDE * SIDE * 10 > width * height;
-    tenth(palette) && !tenth(aom)
+    if tenth(aom) {
+        Screen::On
+    } else if tenth(palette) {
+        Screen::Untried
+    } else {
+        Screen::Off
+    }
 }
 
 /// The distinct colours (counted up to 9) and 10-bit luma values (up to 5) in the square of
@@ -505,25 +520,25 @@ mod tests {
 
     #[test]
     fn screen_tools_are_tried_only_where_aom_would_not_turn_them_on() {
-        assert!(screen_unseen(&dark_bands(64, 48)));
+        assert_eq!(screen_content(&dark_bands(64, 48)), Screen::Untried);
         // Photo-like noise: every block holds many colours.
-        assert!(!screen_unseen(&photo(64, 48, false)));
+        assert_eq!(screen_content(&photo(64, 48, false)), Screen::Off);
         // Two grey levels a block: aom counts 2 lumas and turns the tools on itself.
         let mut grey = dark_bands(64, 48);
         for p in grey.data.chunks_exact_mut(4) {
             let v = if p[0] < 20 { 40 } else { 41 };
             p[..3].fill(v);
         }
-        assert!(!screen_unseen(&grey));
+        assert_eq!(screen_content(&grey), Screen::On);
         // A flat picture: one colour a block.
         let flat = Rgba8 {
             width: 64,
             height: 48,
             data: [30, 40, 50, 255].repeat(64 * 48),
         };
-        assert!(!screen_unseen(&flat));
+        assert_eq!(screen_content(&flat), Screen::Off);
         // Smaller than a block.
-        assert!(!screen_unseen(&dark_bands(15, 15)));
+        assert_eq!(screen_content(&dark_bands(15, 15)), Screen::Off);
     }
 
     #[test]

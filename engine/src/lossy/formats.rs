@@ -119,19 +119,24 @@ impl Encoder {
         (((setting * step) as i32).clamp(low, high), slope / step)
     }
 
-    /// Seconds per megapixel of one encode and the decode that checks it. `tests::timing`
-    /// measures them at the start for target 80 on a 4 MP photo and a screenshot: mozjpeg
-    /// 0.04-0.07, libwebp 0.06-0.08, palette 0.16-0.18, and aom (10-bit 4:4:4, two threads)
-    /// 1.0-2.0 at speed 5, 0.22-1.22 at 6 (screen content costs more) and 0.07-0.08 at 9.
-    pub fn cost(self) -> f64 {
+    /// Seconds per megapixel of one encode and the decode that checks it; AVIF's depend on
+    /// whether aom's screen-content tools are on. `tests::timing` measures them at the start
+    /// for target 80 on a 4 MP photo and a screenshot (tools on): mozjpeg 0.04-0.07, libwebp
+    /// 0.06-0.08, palette 0.16-0.18, and aom (10-bit 4:4:4, two threads) 1.0 and 2.0 at speed
+    /// 5, 0.22 and 1.22 at 6, 0.07-0.08 at 9. With the tools on, the estimates stay under
+    /// those: more would leave screenshots fewer encodes, which cost more bytes than the
+    /// time they saved.
+    pub fn cost(self, screen_tools: bool) -> f64 {
         match self {
             Self::Jpeg(_) => 0.08,
             Self::WebP { .. } => 0.1,
-            Self::Avif { speed, .. } => match speed {
-                0..=4 => 3.0,
-                5 => 1.5,
-                6 => 0.5,
-                7..=8 => 0.3,
+            Self::Avif { speed, .. } => match (speed, screen_tools) {
+                (0..=4, _) => 3.0,
+                (5, true) => 1.5,
+                (5, false) => 1.0,
+                (6, true) => 0.5,
+                (6, false) => 0.25,
+                (7..=8, _) => 0.2,
                 _ => 0.1,
             },
             Self::Palette { .. } => 0.2,

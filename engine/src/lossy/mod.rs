@@ -12,7 +12,7 @@ mod xyb;
 
 use std::time::Instant;
 
-use crate::codecs::avif_encode;
+use crate::codecs::avif_encode::{self, Screen};
 use crate::codecs::jpeg::Chroma;
 use crate::colour::ToSrgb;
 use crate::error::{Error, Result};
@@ -361,8 +361,8 @@ struct Prepared {
     reference: Reference,
     srgb: Option<Rgba8>,
     sample: Option<Sample>,
-    /// Whether AVIF also tries aom's screen-content tools.
-    screen: bool,
+    /// How aom's screen-content tools stand for the picture AVIF gets.
+    screen: Screen,
     notes: Vec<Note>,
 }
 
@@ -437,8 +437,11 @@ fn prepare(
         }
         _ => None,
     };
-    let screen = formats.contains(&Format::Avif)
-        && avif_encode::screen_unseen(srgb.as_ref().unwrap_or(&image));
+    let screen = if formats.contains(&Format::Avif) {
+        avif_encode::screen_content(srgb.as_ref().unwrap_or(&image))
+    } else {
+        Screen::Off
+    };
     let sample = match (grid, tiles) {
         (Some(grid), Some(tiles)) => Some(sample_of(
             &tiles,
@@ -532,8 +535,9 @@ struct Run<'a> {
     deadline: &'a Deadline,
     megapixels: f64,
     transparent: bool,
-    /// Whether AVIF compares aom's screen-content tools with its own choice.
-    screen: bool,
+    /// How aom's screen-content tools stand for the picture AVIF gets: `Untried`, AVIF
+    /// compares them with aom's own choice.
+    screen: Screen,
     /// Estimated seconds of the probes made so far; the budget is spent by estimate, so the
     /// result does not depend on the clock (the deadline is only a safety net).
     planned: f64,
@@ -552,7 +556,9 @@ impl Run<'_> {
 
     /// Estimated seconds of one probe with `encoder` of an image of `megapixels`.
     fn cost_at(&self, encoder: Encoder, megapixels: f64) -> f64 {
-        (encoder.cost() + self.score_cost()) * megapixels + 0.01
+        let screen_tools =
+            self.screen == Screen::On || matches!(encoder, Encoder::Avif { screen: true, .. });
+        (encoder.cost(screen_tools) + self.score_cost()) * megapixels + 0.01
     }
 
     /// A check's cost per megapixel: a transparent image is scored on black and on white.
@@ -667,7 +673,7 @@ impl Run<'_> {
     /// The search of one format by `plan`, with its note; `None` when its encoder or decoder
     /// failed (noted).
     fn located(&mut self, format: Format, plan: &Plan, beat: usize) -> Result<Option<Located>> {
-        let (a, b) = variants(format, plan.speed, self.screen);
+        let (a, b) = variants(format, plan.speed, self.screen == Screen::Untried);
         let probes = plan.probes;
         let target = self.target + self.margin(format);
         let (start, slope) = a.start(target);
@@ -789,7 +795,7 @@ impl Run<'_> {
 
 /// The two variants of a format's encoder compared at its first setting. AVIF, at `speed`, has
 /// two only when `screen`: aom's own choice of tools and its screen-content tools (see
-/// [`avif_encode::screen_unseen`]).
+/// [`Screen::Untried`]).
 fn variants(format: Format, speed: u8, screen: bool) -> (Encoder, Encoder) {
     match format {
         Format::Jpeg => (Encoder::Jpeg(Chroma::Half), Encoder::Jpeg(Chroma::Full)),
@@ -1137,7 +1143,9 @@ mod tests {
                 deadline: &self.deadline,
                 megapixels: f64::from(self.image.width * self.image.height) / 1e6,
                 transparent: false,
-                screen: false,
+                // AVIF's costs with screen-content tools on, the figures below are worked
+                // out with.
+                screen: Screen::On,
                 planned: 0.0,
                 reserve: 0.0,
                 budget,
@@ -1177,6 +1185,19 @@ mod tests {
         let finished = format!(", finished at speed {middle} in 1");
         let probe = searched(&tight, found, &finished, 4, 0.0495);
         assert!(probe.score >= 80.0 + tight.avif_margin(), "{}", probe.score);
+    }
+
+    #[test]
+    fn avif_costs_less_without_screen_content_tools() {
+        let fixture = Fixture::of(photo());
+        let mut run = fixture.run(1.0);
+        let avif = |speed, screen| Encoder::Avif { speed, screen };
+        let on = run.cost(avif(AVIF_FINE, false));
+        run.screen = Screen::Off;
+        assert!(run.cost(avif(AVIF_FINE, false)) < on);
+        assert!(run.cost(avif(AVIF_MIDDLE, false)) < run.cost(avif(AVIF_MIDDLE, true)));
+        // Forced on, they cost what aom's own choice of them does.
+        assert_eq!(run.cost(avif(AVIF_FINE, true)), on);
     }
 
     /// Here 0.08 s buys four encodes at the middle speed and one at the fine, not two (see
