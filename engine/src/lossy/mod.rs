@@ -319,7 +319,7 @@ impl Search<'_> {
             run.reserve = if format == Format::Avif {
                 formats[i + 1..]
                     .iter()
-                    .map(|&f| run.cost(variants(f, 10, false).0))
+                    .map(|&f| run.cost(first(f, 10)))
                     .reduce(f64::min)
                     .unwrap_or(0.0)
             } else {
@@ -635,7 +635,7 @@ impl Run<'_> {
         let plan = if format == Format::Avif {
             self.avif_plan()
         } else {
-            Plan::alone(10, self.affordable(variants(format, 10, false).0))
+            Plan::alone(10, self.affordable(first(format, 10)))
         };
         // Fewer whole-image encodes than this search worse than the sample and two whole
         // encodes: AVIF's three, the others' five (two comparing variants, three searching).
@@ -648,7 +648,7 @@ impl Run<'_> {
         {
             return self.sampled(format, sampled, beat);
         }
-        let name = variants(format, plan.speed, false).0.name();
+        let name = first(format, plan.speed).name();
         // AVIF's encodes are the dearest: fewer than three rarely find the target, and would
         // leave nothing for the cheaper formats.
         if format == Format::Avif && plan.probes + plan.finish < 3 {
@@ -793,28 +793,31 @@ impl Run<'_> {
     }
 }
 
+/// A format's first encoder: the one its costs, plans and notes are figured with, and the
+/// first of its [`variants`]. AVIF's leaves the choice of tools to aom.
+fn first(format: Format, speed: u8) -> Encoder {
+    match format {
+        Format::Jpeg => Encoder::Jpeg(Chroma::Half),
+        Format::WebP => Encoder::WebP { sharp: false },
+        Format::Png => Encoder::Palette { dither: true },
+        _ => Encoder::Avif {
+            speed,
+            screen: false,
+        },
+    }
+}
+
 /// The two variants of a format's encoder compared at its first setting. AVIF, at `speed`, has
 /// two only when `screen`: aom's own choice of tools and its screen-content tools (see
 /// [`Screen::Untried`]).
 fn variants(format: Format, speed: u8, screen: bool) -> (Encoder, Encoder) {
-    match format {
-        Format::Jpeg => (Encoder::Jpeg(Chroma::Half), Encoder::Jpeg(Chroma::Full)),
-        Format::WebP => (
-            Encoder::WebP { sharp: false },
-            Encoder::WebP { sharp: true },
-        ),
-        Format::Png => (
-            Encoder::Palette { dither: true },
-            Encoder::Palette { dither: false },
-        ),
-        _ => (
-            Encoder::Avif {
-                speed,
-                screen: false,
-            },
-            Encoder::Avif { speed, screen },
-        ),
-    }
+    let other = match format {
+        Format::Jpeg => Encoder::Jpeg(Chroma::Full),
+        Format::WebP => Encoder::WebP { sharp: true },
+        Format::Png => Encoder::Palette { dither: false },
+        _ => Encoder::Avif { speed, screen },
+    };
+    (first(format, speed), other)
 }
 
 /// An encoded candidate's pixels as shown, decoded by its format's decoder.

@@ -8,7 +8,7 @@ use crate::pipeline::{Level, note};
 
 use super::formats::{AVIF_COARSE, AVIF_FINE, AVIF_MIDDLE, Encoder};
 use super::search::{Bounds, Found, Probe};
-use super::{PROBES, Run, variants};
+use super::{PROBES, Run, first};
 
 /// Score points above the target where an AVIF search located at a coarser speed starts at
 /// the finer one.
@@ -59,7 +59,7 @@ impl Run<'_> {
         // The sample's findings are summed up below; its warnings stand.
         let warnings = part.notes.into_iter().filter(|n| n.level == Level::Warn);
         self.notes.extend(warnings);
-        let name = variants(format, plan.part.speed, false).0.name();
+        let name = first(format, plan.part.speed).name();
         let Some(Located {
             encoder,
             best: Some(at),
@@ -122,8 +122,8 @@ impl Run<'_> {
             &[(10, 10)]
         };
         speeds.iter().find_map(|&(speed, whole_speed)| {
-            let whole = self.cost(variants(format, whole_speed, false).0);
-            let part = self.cost_at(variants(format, speed, false).0, sample.megapixels());
+            let whole = self.cost(first(format, whole_speed));
+            let part = self.cost_at(first(format, speed), sample.megapixels());
             (1..=2u32)
                 .rev()
                 .find(|&n| left >= f64::from(n) * whole + 3.0 * part)
@@ -147,7 +147,7 @@ impl Run<'_> {
     /// speed does not search alone, since too few encodes end far past the target.
     pub(super) fn avif_plan(&self) -> Plan {
         let left = self.left();
-        let cost = |speed| self.cost(variants(Format::Avif, speed, false).0);
+        let cost = |speed| self.cost(first(Format::Avif, speed));
         let fit =
             |seconds: f64, speed| ((seconds.max(0.0) / cost(speed)).floor() as u32).min(PROBES);
         let (fine, middle, coarse) = (AVIF_FINE, AVIF_MIDDLE, AVIF_COARSE);
